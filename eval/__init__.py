@@ -1,0 +1,1 @@
+"""Stage 4: evaluation of saved runs (`genpt eval`)."""

@@ -1,0 +1,1 @@
+"""Stage 3: supervised fine-tuning with task heads (`genpt finetune`)."""

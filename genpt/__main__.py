@@ -1,0 +1,5 @@
+import sys
+
+from genpt.cli import main
+
+sys.exit(main())

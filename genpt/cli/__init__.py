@@ -1,0 +1,52 @@
+"""The `genpt` command: one subcommand per stage.
+
+This is the only place in the core that imports the stages. Each stage's `cli` module
+exposes `register(subparsers)`, which adds its subcommand and sets `func` on its parser;
+`func(args)` does the work and returns an exit status (None means 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from genpt import __version__
+from genpt.errors import GenptError
+
+# Modules whose `register(subparsers)` adds a subcommand, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "genpt.tokenizer.cli",
+    "genpt.cli.info",
+    "genpt.cli.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genpt",
+        description="Generative Pre-Training as in GPT-1: tokenizer, pretraining, fine-tuning, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"genpt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except GenptError as error:
+        print(f"genpt {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"genpt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0 if status is None else int(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stage 2: generative pretraining of the decoder (`genpt pretrain`)."""

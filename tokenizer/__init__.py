@@ -1,0 +1,1 @@
+"""Stage 1: train the byte-level BPE tokenizer (`genpt tokenizer train`)."""
