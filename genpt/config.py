@@ -1,0 +1,115 @@
+"""Typed model configuration with named presets and YAML round-trips.
+
+`GPTConfig.from_name("gpt1")` gives the paper's model (Radford et al. 2018, section 4.1:
+12 layers, d_model 768, 12 heads, FFN 3072, context 512, GELU, dropout 0.1, learned
+positions, N(0, 0.02) init, post-LN, tied output layer). The CPU presets keep the same
+architecture at sizes a laptop can train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from genpt.errors import GenptError
+
+Activation = Literal["gelu_tanh", "gelu"]
+
+
+@dataclass
+class GPTConfig:
+    name: str = "custom"
+    vocab_size: int = 40478
+    n_positions: int = 512  # context length
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    n_inner: int | None = None  # FFN width; None means 4 * n_embd
+    activation: Activation = "gelu_tanh"  # the original code's tanh approximation
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    resid_pdrop: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    # False: GPT-1's post-LN blocks, no final LayerNorm. True: GPT-2's pre-LN blocks with a
+    # final LayerNorm, which train more stably when deep.
+    prenorm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_inner is None:
+            self.n_inner = 4 * self.n_embd
+        self.validate()
+
+    def validate(self) -> None:
+        if self.n_embd % self.n_head != 0:
+            raise GenptError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.activation not in ("gelu_tanh", "gelu"):
+            raise GenptError(f"activation must be 'gelu_tanh' or 'gelu', got {self.activation!r}")
+        for field in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "n_inner"):
+            if getattr(self, field) <= 0:
+                raise GenptError(f"{field} must be a positive integer, got {getattr(self, field)}")
+        for field in ("embd_pdrop", "attn_pdrop", "resid_pdrop"):
+            if not 0.0 <= getattr(self, field) < 1.0:
+                raise GenptError(f"{field} must be in [0, 1), got {getattr(self, field)}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    # ---- presets -------------------------------------------------------------------------
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any) -> GPTConfig:
+        if name not in PRESETS:
+            raise GenptError(f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], "name": name, **overrides})
+
+    # ---- YAML ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> GPTConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GenptError(f"{source}: unknown GPT config keys {unknown}; expected some of {sorted(known)}")
+        try:
+            return cls(**values)
+        except (TypeError, GenptError) as error:
+            raise GenptError(f"{source}: {error}") from None
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> GPTConfig:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise GenptError(f"{path}: config file not found") from None
+        except yaml.YAMLError as error:
+            raise GenptError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        if not isinstance(values, dict):
+            raise GenptError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+        # A run folder's config.yaml nests the model under `model:`; accept both.
+        values = values.get("model", values)
+        return cls.from_dict(values, source=str(path))
+
+
+# Named presets. The vocabulary size of a real run comes from its tokenizer; the numbers
+# here are the defaults `genpt info` counts with.
+PRESETS: dict[str, dict[str, Any]] = {
+    # GPT-1 as published: 40,478 BPE entries, 116.5M parameters.
+    "gpt1": dict(vocab_size=40478, n_positions=512, n_layer=12, n_head=12, n_embd=768),
+    # About 10M parameters: trains meaningfully on one CPU in half an hour.
+    "mini": dict(vocab_size=8192, n_positions=256, n_layer=4, n_head=6, n_embd=384),
+    # About 1M parameters: the demo's model, minutes on a laptop.
+    "tiny": dict(vocab_size=4096, n_positions=128, n_layer=3, n_head=4, n_embd=128),
+}

@@ -1,0 +1,242 @@
+"""GPT-1: a decoder-only Transformer language model (Radford et al. 2018, section 3.1).
+
+    h_0 = U W_e + W_p                       token plus learned position embeddings
+    h_l = transformer_block(h_{l-1})        for l in 1..n_layer
+    P(u) = softmax(h_n W_e^T)               output layer tied to the token embedding
+
+Each block is post-LN as in the paper's code (and BERT): `h = LN(x + Attn(x))`,
+`out = LN(h + MLP(h))`; `prenorm=True` gives GPT-2's `x + Attn(LN(x))` with a final LN.
+Shapes in comments: B batch, T time (tokens), C channels (n_embd), nh heads, hs head size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genpt import ops
+from genpt.config import GPTConfig
+
+IGNORE_INDEX = -100  # label value that contributes no loss (padding, prompts)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head masked self-attention, computed by PyTorch's fused SDPA kernels."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.attn_pdrop = config.attn_pdrop
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_dropout = ops.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        # attn_mask None means "causal, nothing padded", which the kernels handle fastest.
+        y = F.scaled_dot_product_attention(
+            q, k, v,
+            attn_mask=attn_mask,
+            dropout_p=self.attn_pdrop if self.training else 0.0,
+            is_causal=attn_mask is None,
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: Linear, GELU, Linear."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.n_inner)
+        self.c_proj = nn.Linear(config.n_inner, config.n_embd)
+        self.approximate = "tanh" if config.activation == "gelu_tanh" else "none"
+        self.dropout = ops.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.c_fc(x), approximate=self.approximate)  # (B, T, n_inner)
+        return self.dropout(self.c_proj(x))  # (B, T, C)
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.prenorm = config.prenorm
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        if self.prenorm:  # GPT-2
+            x = x + self.attn(self.ln_1(x), attn_mask)
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x, attn_mask))  # GPT-1
+        return self.ln_2(x + self.mlp(x))
+
+
+@dataclass
+class GPTOutput:
+    logits: torch.Tensor | None  # (B, T, vocab_size); None when skipped (fine-tuning heads)
+    loss: torch.Tensor | None  # mean next-token cross-entropy, when labels are given
+    hidden_states: torch.Tensor  # (B, T, C): the final block's output, read by task heads
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding W_e
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)  # position embedding W_p
+        self.drop = ops.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon) if config.prenorm else nn.Identity()
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied: P(u) = softmax(h W_e^T)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range  # the paper's N(0, 0.02)
+        if isinstance(module, nn.Linear):
+            # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) so the pre-LN
+            # residual stream does not grow with depth; post-LN re-normalises, so GPT-1 doesn't.
+            if self.config.prenorm and any(module is b.attn.c_proj or module is b.mlp.c_proj for b in self.h):
+                std = std / math.sqrt(2 * self.config.n_layer)
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameters counted once each (the tied output layer is the token embedding)."""
+        total = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            total -= self.wte.weight.numel() + self.wpe.weight.numel()
+        return total
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, T) token ids
+        attention_mask: torch.Tensor | None = None,  # (B, T), 1 for real tokens, 0 for padding
+        labels: torch.Tensor | None = None,  # (B, T) usually input_ids; shifted here
+        position_ids: torch.Tensor | None = None,  # (B, T); derived from the mask by default
+        compute_logits: bool = True,
+    ) -> GPTOutput:
+        hidden = self.transformer(input_ids, attention_mask, position_ids)  # (B, T, C)
+        if not compute_logits and labels is None:
+            return GPTOutput(logits=None, loss=None, hidden_states=hidden)
+        logits = self.lm_head(hidden)  # (B, T, vocab_size)
+        loss = language_modeling_loss(logits, labels) if labels is not None else None
+        return GPTOutput(logits=logits, loss=loss, hidden_states=hidden)
+
+    def transformer(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The decoder body: embeddings and blocks, returning final states (B, T, C)."""
+        B, T = input_ids.shape
+        if T > self.config.n_positions:
+            raise ValueError(f"sequence of {T} tokens is longer than the context of {self.config.n_positions}")
+        attn_mask = padding_aware_causal_mask(attention_mask, T)
+        if position_ids is None:
+            position_ids = positions_from_mask(attention_mask, T, input_ids.device)
+        x = self.drop(self.wte(input_ids) + self.wpe(position_ids))  # (B, T, C)
+        for block in self.h:
+            x = block(x, attn_mask)
+        return self.ln_f(x)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,  # (B, T) prompt
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample continuations; temperature 0 is greedy. Returns (B, T + new tokens)."""
+        finished = torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
+        for _ in range(max_new_tokens):
+            context = input_ids[:, -self.config.n_positions :]  # crop to the context window
+            logits = self(context).logits[:, -1, :]  # (B, vocab_size)
+            next_ids = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B,)
+            if eos_token_id is not None:
+                next_ids = torch.where(finished, eos_token_id, next_ids)
+                finished |= next_ids == eos_token_id
+            input_ids = torch.cat([input_ids, next_ids[:, None]], dim=1)
+            if eos_token_id is not None and bool(finished.all()):
+                break
+        return input_ids
+
+
+def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int) -> torch.Tensor | None:
+    """Boolean (B, 1, T, T) mask, True where a query may attend a key; None if unpadded.
+
+    A real token sees the real tokens at or before it. Every position also sees itself, so a
+    padding query never has an empty row (which would give NaN); its output is ignored anyway.
+    """
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    device = attention_mask.device
+    causal = torch.ones(T, T, dtype=torch.bool, device=device).tril()  # (T, T)
+    keys = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
+    itself = torch.eye(T, dtype=torch.bool, device=device)  # (T, T)
+    return causal & (keys | itself)  # (B, 1, T, T)
+
+
+def positions_from_mask(attention_mask: torch.Tensor | None, T: int, device: torch.device) -> torch.Tensor:
+    """Position ids that count real tokens only, so left padding does not shift positions."""
+    if attention_mask is None:
+        return torch.arange(T, device=device)[None, :]  # (1, T)
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+
+
+def language_modeling_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy: position t predicts labels[t + 1].
+
+    The labels are shifted rather than the logits, which avoids copying a (B, T, V) tensor.
+    """
+    targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)  # (B, T)
+    return ops.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+def sample_next_token(
+    logits: torch.Tensor,  # (B, V)
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        sorted_probs = sorted_logits.softmax(dim=-1)
+        # Drop a token when the tokens ranked above it already hold top_p of the mass;
+        # the most likely token is therefore always kept.
+        drop_sorted = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)

@@ -1,0 +1,170 @@
+"""The GPT model: causality, padding, initial loss, parameter counts, sampling, kernels."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genpt import ops
+from genpt.cli.info import parameter_counts
+from genpt.config import GPTConfig
+from genpt.errors import GenptError
+from genpt.model import GPT, sample_next_token
+
+
+def tiny_model(prenorm: bool = False, **overrides) -> GPT:
+    torch.manual_seed(0)
+    config = GPTConfig.from_name("tiny", prenorm=prenorm, **overrides)
+    return GPT(config).eval()
+
+
+@pytest.mark.parametrize("prenorm", [False, True])
+def test_changing_future_tokens_never_changes_past_logits(prenorm):
+    model = tiny_model(prenorm)
+    tokens = torch.randint(0, model.config.vocab_size, (2, 40))
+    for t in (0, 17, 38):
+        changed = tokens.clone()
+        changed[:, t + 1 :] = torch.randint(0, model.config.vocab_size, changed[:, t + 1 :].shape)
+        with torch.no_grad():
+            before, after = model(tokens).logits, model(changed).logits
+        torch.testing.assert_close(before[:, : t + 1], after[:, : t + 1], rtol=0, atol=1e-5)
+        assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])  # the future did change
+
+
+@pytest.mark.parametrize("prenorm", [False, True])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_never_changes_real_token_outputs(prenorm, side):
+    model = tiny_model(prenorm)
+    lengths = [23, 9, 30]
+    width = max(lengths)
+    sequences = [torch.randint(5, model.config.vocab_size, (n,)) for n in lengths]
+    padded = torch.full((len(lengths), width), 1)  # 1 is an arbitrary pad id
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        span = slice(0, len(seq)) if side == "right" else slice(width - len(seq), width)
+        padded[row, span], mask[row, span] = seq, 1
+    with torch.no_grad():
+        batched = model(padded, attention_mask=mask)
+        for row, seq in enumerate(sequences):
+            alone = model(seq[None]).hidden_states[0]  # (n, C)
+            real = batched.hidden_states[row][mask[row].bool()]
+            torch.testing.assert_close(real, alone, rtol=0, atol=1e-5)
+    assert torch.isfinite(batched.logits).all()  # padding queries never produce NaN
+
+
+@pytest.mark.parametrize("prenorm", [False, True])
+def test_initial_loss_is_close_to_uniform(prenorm):
+    model = tiny_model(prenorm)
+    tokens = torch.randint(0, model.config.vocab_size, (4, 64))
+    loss = model(tokens, labels=tokens).loss.item()
+    assert abs(loss - math.log(model.config.vocab_size)) < 0.3
+
+
+def test_loss_is_next_token_cross_entropy_and_ignores_minus_100():
+    model = tiny_model()
+    tokens = torch.randint(0, model.config.vocab_size, (2, 16))
+    labels = tokens.clone()
+    labels[0, 10:] = -100
+    out = model(tokens, labels=labels)
+    logits, targets = out.logits[:, :-1], labels[:, 1:]
+    expected = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_gpt1_preset_has_the_papers_parameter_count():
+    counts = parameter_counts(GPTConfig.from_name("gpt1"))
+    assert counts["total"] == pytest.approx(116.5e6, rel=0.005)
+    # tied output layer: counted once; embeddings are 40,478 x 768 plus 512 x 768
+    assert counts["total"] - counts["non_embedding"] == (40478 + 512) * 768
+
+
+@pytest.mark.parametrize("preset, millions", [("tiny", 1.0), ("mini", 10.0)])
+def test_cpu_presets_have_their_advertised_size(preset, millions):
+    assert parameter_counts(GPTConfig.from_name(preset))["total"] == pytest.approx(millions * 1e6, rel=0.2)
+
+
+def test_weights_are_tied_and_initialised_as_in_the_paper():
+    model = GPT(GPTConfig.from_name("mini"))
+    assert model.lm_head.weight is model.wte.weight
+    assert model.h[0].mlp.c_fc.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert torch.count_nonzero(model.h[0].attn.c_attn.bias) == 0
+
+
+def test_longer_than_context_is_an_error():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="longer than the context"):
+        model(torch.zeros(1, model.config.n_positions + 1, dtype=torch.long))
+
+
+def test_generate_greedy_matches_step_by_step_argmax_and_top_k_1():
+    model = tiny_model()
+    prompt = torch.randint(0, model.config.vocab_size, (2, 5))
+    greedy = model.generate(prompt, max_new_tokens=6, temperature=0.0)
+    expected = prompt
+    for _ in range(6):
+        with torch.no_grad():
+            expected = torch.cat([expected, model(expected).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(greedy, expected)
+    assert torch.equal(model.generate(prompt, 6, temperature=1.0, top_k=1), greedy)
+    assert torch.equal(model.generate(prompt, 6, temperature=1.0, top_p=1e-6), greedy)
+
+
+def test_sampling_filters_keep_only_allowed_tokens():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    generator = torch.Generator().manual_seed(0)
+    top_k = sample_next_token(logits, top_k=2, generator=generator)
+    assert set(top_k.tolist()) == {0, 1}
+    top_p = sample_next_token(logits, top_p=0.7, generator=generator)  # 0.5 + 0.3 reaches 0.7
+    assert set(top_p.tolist()) == {0, 1}
+    free = sample_next_token(logits, generator=generator)
+    assert (free == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+
+
+def test_generate_is_reproducible_with_a_seeded_generator():
+    model = tiny_model()
+    prompt = torch.zeros(1, 3, dtype=torch.long)
+    a = model.generate(prompt, 10, top_p=0.9, generator=torch.Generator().manual_seed(1))
+    b = model.generate(prompt, 10, top_p=0.9, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+
+
+def test_fused_cross_entropy_equals_pytorch():
+    torch.manual_seed(0)
+    logits = torch.randn(257, 1000, requires_grad=True)
+    targets = torch.randint(0, 1000, (257,))
+    targets[::7] = -100
+    ours = ops.cross_entropy(logits, targets)
+    (ours_grad,) = torch.autograd.grad(ours * 3.0, logits)
+    theirs = F.cross_entropy(logits, targets, ignore_index=-100)
+    (theirs_grad,) = torch.autograd.grad(theirs * 3.0, logits)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours_grad, theirs_grad)
+
+
+def test_cpu_dropout_keeps_one_minus_p_scales_and_is_seeded():
+    dropout = ops.Dropout(0.1).train()
+    x = torch.ones(1_000_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x)
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.9, abs=0.002)
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.9))
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept)  # gradient flows exactly where values were kept
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x), y)
+    assert torch.equal(dropout.eval()(x), x)
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    config = GPTConfig.from_name("mini", prenorm=True)
+    config.to_yaml(tmp_path / "config.yaml")
+    assert GPTConfig.from_yaml(tmp_path / "config.yaml") == config
+    (tmp_path / "bad.yaml").write_text("n_layer: 2\nn_layers: 3\n")
+    with pytest.raises(GenptError, match=r"bad.yaml: unknown GPT config keys \['n_layers'\]"):
+        GPTConfig.from_yaml(tmp_path / "bad.yaml")
+    with pytest.raises(GenptError, match="unknown preset 'huge'"):
+        GPTConfig.from_name("huge")
+    with pytest.raises(GenptError, match="divisible"):
+        GPTConfig(n_embd=100, n_head=3)
