@@ -1,0 +1,342 @@
+"""Train GPT-1's byte-level BPE tokenizer with the Hugging Face `tokenizers` library.
+
+`vocab_size` is the TOTAL vocabulary: the 256 byte symbols, the 5 special tokens (ids
+0..4, see `genpt.special_tokens`) and the learned merges. GPT-1 used 40,000 merges for
+40,478 entries; `vocab_size=40478` gives the same size here (40,217 merges, since the
+base alphabet is the 256 bytes rather than GPT-1's characters).
+
+The result is a folder that `transformers.AutoTokenizer.from_pretrained` loads offline,
+plus `genpt_tokenizer.json` with the training statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import tokenizers
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerFast
+
+from genpt import __version__
+from genpt.corpus import ByteCounter, Document, Source, iter_documents, resolve_inputs
+from genpt.errors import GenptError
+from genpt.special_tokens import ALL as SPECIAL_TOKENS
+from genpt.special_tokens import DELIM, ENDOFTEXT, EXTRACT, PAD, START
+from genpt.tokenization import load_tokenizer
+
+BYTE_SYMBOLS = 256
+MIN_VOCAB_SIZE = BYTE_SYMBOLS + len(SPECIAL_TOKENS)
+STATS_FILE = "genpt_tokenizer.json"
+# Batches of pieces let the trainer's worker threads count words while Python reads on.
+FEED_BATCH_PIECES = 8
+
+
+def new_byte_level_bpe() -> Tokenizer:
+    """An untrained byte-level BPE: every string encodes, no unknown token is ever needed."""
+    tokenizer = Tokenizer(models.BPE())
+    # No prefix space: "Hello" and " Hello" stay different tokens, so decoding is exact.
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
+
+
+def add_gpt1_templates(tokenizer: Tokenizer) -> None:
+    """GPT-1's input transformations: `start text extract`, `start a delim b extract`."""
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{START} $A {EXTRACT}",
+        pair=f"{START} $A {DELIM} $B:1 {EXTRACT}:1",
+        special_tokens=[(token, tokenizer.token_to_id(token)) for token in (START, DELIM, EXTRACT)],
+    )
+
+
+def for_transformers(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
+    """Wrap a trained tokenizer so `save_pretrained` writes a folder `AutoTokenizer` loads."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=START,
+        eos_token=ENDOFTEXT,
+        pad_token=PAD,
+        sep_token=DELIM,
+        cls_token=EXTRACT,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,  # "a ." must decode to "a .", not "a."
+    )
+
+
+def train_tokenizer(
+    inputs: Sequence[str | Path | Source],
+    *,
+    output_dir: str | Path,
+    vocab_size: int = 8192,
+    min_frequency: int = 2,
+    model_max_length: int = 512,
+    strip_gutenberg: bool = False,
+    text_column: str = "text",
+    dataset_config: str | None = None,
+    split: str = "train",
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train a byte-level BPE on `inputs`, save it to `output_dir`, and return statistics.
+
+    The corpus is streamed (memory stays flat whatever its size). `output_dir` appears
+    only once complete; an older tokenizer there is replaced, anything else is refused.
+    """
+    _check_options(vocab_size, min_frequency, model_max_length)
+    output_dir = Path(output_dir).expanduser()
+    _check_replaceable(output_dir)
+    sources = resolve_inputs(inputs, dataset_config=dataset_config, split=split)
+
+    tokenizer = new_byte_level_bpe()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, even unseen ones
+        special_tokens=list(SPECIAL_TOKENS),  # first, so they get ids 0..4
+        show_progress=False,  # its bars go to stdout and would garble ours
+    )
+    with tqdm(desc="reading corpus", unit="B", unit_scale=True, disable=not show_progress) as bar:
+        counter = ByteCounter(progress=bar.update)
+        documents = iter_documents(
+            sources, text_column=text_column, strip_gutenberg=strip_gutenberg, on_bytes=counter
+        )
+        feed = _batches(_pieces(documents), on_end=lambda: bar.set_description_str("learning merges"))
+        tokenizer.train_from_iterator(feed, trainer=trainer)
+    seconds = counter.seconds
+    _check_special_token_ids(tokenizer)
+    add_gpt1_templates(tokenizer)
+
+    stats = {
+        "vocab_size": tokenizer.get_vocab_size(),
+        "requested_vocab_size": vocab_size,
+        "merges": tokenizer.get_vocab_size() - MIN_VOCAB_SIZE,
+        "min_frequency": min_frequency,
+        "model_max_length": model_max_length,
+        "special_tokens": list(SPECIAL_TOKENS),
+        "sources": len(sources),
+        "inputs": [source.name for source in sources[:20]] + (["..."] if len(sources) > 20 else []),
+        "strip_gutenberg": strip_gutenberg,
+        "bytes_read": counter.bytes,
+        "wall_seconds": round(seconds, 3),
+        "bytes_per_second": round(counter.bytes / seconds),
+        "versions": _versions(),
+    }
+
+    def save(folder: Path) -> None:
+        for_transformers(tokenizer, model_max_length).save_pretrained(folder)
+        _make_loadable_by_transformers_4(folder)
+        (folder / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+
+    _save_atomically(output_dir, save)
+    return {**stats, "output_dir": str(output_dir)}
+
+
+def _check_options(vocab_size: int, min_frequency: int, model_max_length: int) -> None:
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise GenptError(
+            f"--vocab_size {vocab_size} is too small: expected at least {MIN_VOCAB_SIZE} "
+            f"({BYTE_SYMBOLS} byte symbols + {len(SPECIAL_TOKENS)} special tokens; the rest are merges)"
+        )
+    if min_frequency < 1:
+        raise GenptError(f"--min_frequency {min_frequency}: expected 1 or more")
+    if model_max_length < 1:
+        raise GenptError(f"--model_max_length {model_max_length}: expected 1 or more")
+
+
+def _pieces(documents: Iterable[Document]) -> Iterator[str]:
+    for document in documents:
+        yield from document.pieces
+
+
+def _numbered_pieces(documents: Iterable[Document]) -> Iterator[tuple[int, str]]:
+    """(document number from 1, piece) for every piece of every document."""
+    for number, document in enumerate(documents, start=1):
+        for piece in document.pieces:
+            yield number, piece
+
+
+def _batches(pieces: Iterable[str], on_end: Callable[[], Any]) -> Iterator[list[str]]:
+    """Group pieces into lists for the trainer, and call `on_end` once all are read."""
+    batch: list[str] = []
+    for piece in pieces:
+        batch.append(piece)
+        if len(batch) == FEED_BATCH_PIECES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    on_end()
+
+
+def _check_special_token_ids(tokenizer: Tokenizer) -> None:
+    ids = [tokenizer.token_to_id(token) for token in SPECIAL_TOKENS]
+    if ids != list(range(len(SPECIAL_TOKENS))):  # the model and data code rely on ids 0..4
+        raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
+
+
+def _make_loadable_by_transformers_4(folder: Path) -> None:
+    """Name the class PreTrainedTokenizerFast: transformers 5 calls it TokenizersBackend, which 4.x lacks."""
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "genpt": __version__,
+        "tokenizers": tokenizers.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# --------------------------------------------------------------------------- output folder
+
+
+def _check_replaceable(output_dir: Path) -> None:
+    """Refuse to replace anything but an empty folder or an earlier tokenizer."""
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise GenptError(f"--output_dir {output_dir}: exists and is not a folder")
+    is_tokenizer = (output_dir / STATS_FILE).is_file() or (output_dir / "tokenizer.json").is_file()
+    if not is_tokenizer and any(output_dir.iterdir()):
+        raise GenptError(
+            f"--output_dir {output_dir}: exists and is not a tokenizer folder; refusing to replace it "
+            "(choose another folder or remove it)"
+        )
+
+
+def _save_atomically(output_dir: Path, save: Callable[[Path], None]) -> None:
+    """Let `save` fill a temporary sibling folder, then rename it to `output_dir`.
+
+    Readers see either the old folder or the complete new one, never a half-written one.
+    """
+    _check_replaceable(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, unique, and created with the user's umask (unlike mkdtemp's private 0700).
+    staging = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    staging.mkdir()
+    retired = staging.with_name(staging.name + ".old")
+    try:
+        save(staging)
+        if output_dir.exists():
+            os.replace(output_dir, retired)
+        try:
+            os.replace(staging, output_dir)
+        except OSError:
+            if retired.exists():
+                os.replace(retired, output_dir)  # put the old tokenizer back
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+DEFAULT_STATS_BYTES = 8 << 20
+
+
+def tokenizer_stats(
+    tokenizer_dir: str | Path,
+    inputs: Sequence[str | Path | Source],
+    *,
+    max_bytes: int = DEFAULT_STATS_BYTES,
+    strip_gutenberg: bool = False,
+    text_column: str = "text",
+    dataset_config: str | None = None,
+    split: str = "train",
+) -> dict[str, Any]:
+    """How well a tokenizer compresses some text (the first `max_bytes` of it; 0: all).
+
+    Returns the vocabulary size and, on that text: tokens, chars per token, bytes per
+    token, tokens per whitespace-separated word, the fraction of tokens that are single
+    bytes (unmerged: rare characters, unseen spellings), and the fraction of the
+    vocabulary that the text uses.
+    """
+    tokenizer = load_tokenizer(tokenizer_dir)
+    backend = tokenizer.backend_tokenizer
+    vocabulary = tokenizer.get_vocab()
+    single_byte_ids = {token_id for token, token_id in vocabulary.items() if len(token) == 1}
+    counts = {"documents": 0, "chars": 0, "bytes": 0, "words": 0, "tokens": 0, "single_byte_tokens": 0}
+    used_ids: set[int] = set()
+    documents = iter_documents(
+        inputs,
+        text_column=text_column,
+        dataset_config=dataset_config,
+        split=split,
+        strip_gutenberg=strip_gutenberg,
+    )
+    for document_number, piece in _numbered_pieces(documents):
+        ids = backend.encode(piece, add_special_tokens=False).ids
+        counts["documents"] = document_number
+        counts["chars"] += len(piece)
+        counts["bytes"] += len(piece.encode("utf-8"))
+        counts["words"] += len(piece.split())
+        counts["tokens"] += len(ids)
+        counts["single_byte_tokens"] += sum(token_id in single_byte_ids for token_id in ids)
+        used_ids.update(ids)
+        if max_bytes and counts["bytes"] >= max_bytes:
+            break
+    tokens = max(counts["tokens"], 1)
+    return {
+        "tokenizer": str(tokenizer_dir),
+        "vocab_size": len(vocabulary),
+        "model_max_length": tokenizer.model_max_length,
+        **counts,
+        "chars_per_token": counts["chars"] / tokens,
+        "bytes_per_token": counts["bytes"] / tokens,
+        "tokens_per_word": counts["tokens"] / max(counts["words"], 1),
+        "single_byte_token_fraction": counts["single_byte_tokens"] / tokens,
+        "vocab_used_fraction": len(used_ids) / len(vocabulary),
+    }
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def format_training_summary(stats: dict[str, Any]) -> str:
+    """A few lines for the terminal after `train_tokenizer`."""
+    merges = f"{stats['merges']:,} merges"
+    if stats["vocab_size"] < stats["requested_vocab_size"]:  # too little text for more merges
+        merges += f"; {stats['requested_vocab_size']:,} tokens requested"
+    stripped = " (Project Gutenberg headers stripped)" if stats["strip_gutenberg"] else ""
+    rate = stats["bytes_per_second"] / 1e6
+    return "\n".join(
+        [
+            f"vocabulary   {stats['vocab_size']:,} tokens ({merges})",
+            f"read         {stats['bytes_read'] / 1e6:,.1f} MB from {stats['sources']:,} source(s){stripped}",
+            f"time         {stats['wall_seconds']:,.1f} s ({rate:,.2f} MB/s)",
+            f"saved to     {stats['output_dir']}",
+        ]
+    )
+
+
+def format_tokenizer_stats(stats: dict[str, Any]) -> str:
+    """A two-column table of `tokenizer_stats` results."""
+    rows = [
+        ("vocabulary size", f"{stats['vocab_size']:,}"),
+        (
+            "text measured",
+            f"{stats['bytes'] / 1e6:,.2f} MB, {stats['words']:,} words, {stats['documents']:,} document(s)",
+        ),
+        ("tokens", f"{stats['tokens']:,}"),
+        ("chars per token", f"{stats['chars_per_token']:.2f}"),
+        ("bytes per token", f"{stats['bytes_per_token']:.2f}"),
+        ("tokens per word", f"{stats['tokens_per_word']:.3f}"),
+        ("single-byte tokens", f"{stats['single_byte_token_fraction']:.1%}"),
+        ("vocabulary used", f"{stats['vocab_used_fraction']:.1%}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
