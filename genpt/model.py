@@ -133,11 +133,20 @@ class GPT(nn.Module):
         attention_mask: torch.Tensor | None = None,  # (B, T), 1 for real tokens, 0 for padding
         labels: torch.Tensor | None = None,  # (B, T) usually input_ids; shifted here
         position_ids: torch.Tensor | None = None,  # (B, T); derived from the mask by default
-        compute_logits: bool = True,
+        return_logits: bool = True,
     ) -> GPTOutput:
+        """Logits, the next-token loss when `labels` are given, and the final hidden states.
+
+        Training loops pass `return_logits=False`: the loss is then computed by the fused
+        output-layer-and-loss kernel, which never holds the (B, T, V) logits in memory.
+        """
         hidden = self.transformer(input_ids, attention_mask, position_ids)  # (B, T, C)
-        if not compute_logits and labels is None:
-            return GPTOutput(logits=None, loss=None, hidden_states=hidden)
+        if not return_logits:
+            loss = None
+            if labels is not None:
+                targets = shift_labels(labels).flatten()  # (B*T,)
+                loss = ops.linear_cross_entropy(hidden.flatten(0, 1), self.lm_head.weight, targets, IGNORE_INDEX)
+            return GPTOutput(logits=None, loss=loss, hidden_states=hidden)
         logits = self.lm_head(hidden)  # (B, T, vocab_size)
         loss = language_modeling_loss(logits, labels) if labels is not None else None
         return GPTOutput(logits=logits, loss=loss, hidden_states=hidden)
@@ -208,12 +217,17 @@ def positions_from_mask(attention_mask: torch.Tensor | None, T: int, device: tor
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
 
 
-def language_modeling_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy: position t predicts labels[t + 1].
+def shift_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Position t predicts labels[t + 1]; the last position predicts nothing.
 
     The labels are shifted rather than the logits, which avoids copying a (B, T, V) tensor.
     """
-    targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)  # (B, T)
+    return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)  # (B, T)
+
+
+def language_modeling_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of (B, T, V) logits against (B, T) unshifted labels."""
+    targets = shift_labels(labels)
     return ops.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
 
 

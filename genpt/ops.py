@@ -16,8 +16,9 @@ class _CrossEntropy(torch.autograd.Function):
     """Mean cross-entropy whose backward builds softmax - onehot in a single buffer.
 
     `F.cross_entropy`'s backward zero-fills an (N, V) buffer, scatters into it, then runs the
-    log-softmax backward into another; here the backward exponentiates the saved
-    log-probabilities once and subtracts the one-hot in place.
+    log-softmax backward into another; here the backward turns the saved log-probabilities
+    into the gradient in place, allocating nothing of size (N, V). A fresh buffer that size
+    costs more in page faults than the arithmetic on it.
     """
 
     @staticmethod
@@ -29,14 +30,18 @@ class _CrossEntropy(torch.autograd.Function):
         target_log_probs = log_probs.gather(1, safe_targets[:, None]).squeeze(1)  # (N,)
         count = valid.sum()
         ctx.save_for_backward(log_probs, safe_targets, valid, count)
+        ctx.log_probs_consumed = False
         # An all-ignored batch gives NaN, as F.cross_entropy does.
         return -(target_log_probs * valid).sum() / count
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
+        if ctx.log_probs_consumed:
+            raise RuntimeError("genpt cross_entropy: a second backward through the same graph is not supported")
+        ctx.log_probs_consumed = True  # the in-place exp below overwrites them
         log_probs, safe_targets, valid, count = ctx.saved_tensors
         row_scale = (grad_output / count) * valid  # (N,); ignored rows get no gradient
-        grad = log_probs.exp().mul_(row_scale[:, None])  # softmax, scaled
+        grad = log_probs.exp_().mul_(row_scale[:, None])  # softmax, scaled
         grad.scatter_add_(1, safe_targets[:, None], -row_scale[:, None])  # minus one-hot
         return grad, None, None
 
@@ -76,3 +81,67 @@ class Dropout(nn.Dropout):
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
         return _Dropout16.apply(x, self.p)
+
+
+# Rows of logits computed at once by `linear_cross_entropy`: about 16 MB of fp32 per chunk,
+# under glibc's 32 MB mmap ceiling, so the chunk buffers are reused instead of page-faulted.
+LOGIT_CHUNK_ELEMENTS = 1 << 22
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """cross_entropy(hidden @ weight.T, targets) without ever holding the (N, V) logits.
+
+    The output layer and the loss are fused, chunk by chunk of rows: each chunk's logits
+    turn into softmax - onehot at once, which gives that chunk's share of both gradients
+    (d hidden = g @ W, d W += g.T @ h) while it is in cache. The backward only scales the
+    stored gradients by the incoming one. Same matmul FLOPs as the unfused layer.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int):
+        # hidden (N, C), weight (V, C), targets (N,)
+        valid = targets != ignore_index
+        row_scale = valid / valid.sum()  # (N,): mean over the real targets
+        safe_targets = torch.where(valid, targets, 0)
+        grad_hidden = torch.empty_like(hidden)  # (N, C)
+        grad_weight = torch.zeros_like(weight)  # (V, C)
+        loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        rows = max(1, LOGIT_CHUNK_ELEMENTS // weight.size(0))
+        for start in range(0, hidden.size(0), rows):
+            chunk = slice(start, start + rows)
+            h, t, scale = hidden[chunk], safe_targets[chunk, None], row_scale[chunk, None]
+            log_probs = torch.log_softmax(torch.mm(h, weight.t()).float(), dim=-1)  # (n, V)
+            loss -= (log_probs.gather(1, t) * scale).sum()
+            grad_logits = log_probs.exp_().mul_(scale).scatter_add_(1, t, -scale)  # (n, V)
+            grad_logits = grad_logits.to(h.dtype)
+            grad_hidden[chunk] = torch.mm(grad_logits, weight.to(grad_logits.dtype))  # (n, C)
+            grad_weight += torch.mm(grad_logits.t(), h.to(grad_logits.dtype))  # (V, C)
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Mean `F.cross_entropy(hidden @ weight.T, targets)` for (N, C) hidden and (V, C) weight.
+
+    Use it for training, where the logits themselves are never looked at.
+    """
+    if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
+        return _LinearCrossEntropy.apply(hidden, weight, targets, ignore_index)
+    return _chunked_loss_only(hidden, weight, targets, ignore_index)
+
+
+def _chunked_loss_only(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """The same loss with no gradient work (evaluation)."""
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    rows = max(1, LOGIT_CHUNK_ELEMENTS // weight.size(0))
+    for start in range(0, hidden.size(0), rows):
+        logits = torch.mm(hidden[start : start + rows], weight.t()).float()
+        total += F.cross_entropy(logits, targets[start : start + rows], ignore_index=ignore_index, reduction="sum")
+    return total / (targets != ignore_index).sum()

@@ -168,3 +168,49 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
         GPTConfig.from_name("huge")
     with pytest.raises(GenptError, match="divisible"):
         GPTConfig(n_embd=100, n_head=3)
+
+
+def test_fused_cross_entropy_refuses_a_second_backward():
+    logits = torch.randn(4, 10, requires_grad=True)
+    loss = ops.cross_entropy(logits, torch.tensor([1, 2, 3, -100]))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second backward"):
+        loss.backward()
+
+
+def test_fused_linear_cross_entropy_equals_pytorch_across_chunks(monkeypatch):
+    monkeypatch.setattr(ops, "LOGIT_CHUNK_ELEMENTS", 300 * 64)  # 64 rows per chunk: several chunks
+    torch.manual_seed(0)
+    hidden = torch.randn(200, 32, requires_grad=True)
+    weight = torch.randn(300, 32, requires_grad=True)
+    targets = torch.randint(0, 300, (200,))
+    targets[::3] = -100
+    ours = ops.linear_cross_entropy(hidden, weight, targets)
+    ours_grads = torch.autograd.grad(ours * 0.5, (hidden, weight))
+    theirs = F.cross_entropy(hidden @ weight.t(), targets, ignore_index=-100)
+    theirs_grads = torch.autograd.grad(theirs * 0.5, (hidden, weight))
+    torch.testing.assert_close(ours, theirs)
+    for a, b in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():
+        torch.testing.assert_close(ops.linear_cross_entropy(hidden, weight, targets), theirs)
+
+
+@pytest.mark.parametrize("prenorm", [False, True])
+def test_training_loss_without_logits_equals_the_logits_path(prenorm):
+    model = tiny_model(prenorm).train()
+    tokens = torch.randint(0, model.config.vocab_size, (3, 50))
+    grads = []
+    for return_logits in (True, False):
+        torch.manual_seed(7)  # the same dropout masks in both passes
+        out = model(tokens, labels=tokens, return_logits=return_logits)
+        assert (out.logits is None) != return_logits
+        model.zero_grad()
+        out.loss.backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters()})
+        if return_logits:
+            expected_loss = out.loss.detach()
+        else:
+            torch.testing.assert_close(out.loss.detach(), expected_loss)
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)

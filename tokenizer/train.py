@@ -12,10 +12,7 @@ plus `genpt_tokenizer.json` with the training statistics.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from genpt import __version__
+from genpt.atomic import write_folder_atomically
 from genpt.corpus import ByteCounter, Document, Source, iter_documents, resolve_inputs
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
@@ -135,7 +133,8 @@ def train_tokenizer(
         _make_loadable_by_transformers_4(folder)
         (folder / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
 
-    _save_atomically(output_dir, save)
+    _check_replaceable(output_dir)  # again: the folder may have appeared while training
+    write_folder_atomically(output_dir, save)
     return {**stats, "output_dir": str(output_dir)}
 
 
@@ -214,32 +213,6 @@ def _check_replaceable(output_dir: Path) -> None:
             f"--output_dir {output_dir}: exists and is not a tokenizer folder; refusing to replace it "
             "(choose another folder or remove it)"
         )
-
-
-def _save_atomically(output_dir: Path, save: Callable[[Path], None]) -> None:
-    """Let `save` fill a temporary sibling folder, then rename it to `output_dir`.
-
-    Readers see either the old folder or the complete new one, never a half-written one.
-    """
-    _check_replaceable(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden, unique, and created with the user's umask (unlike mkdtemp's private 0700).
-    staging = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir()
-    retired = staging.with_name(staging.name + ".old")
-    try:
-        save(staging)
-        if output_dir.exists():
-            os.replace(output_dir, retired)
-        try:
-            os.replace(staging, output_dir)
-        except OSError:
-            if retired.exists():
-                os.replace(retired, output_dir)  # put the old tokenizer back
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- statistics
