@@ -29,41 +29,14 @@ import torch
 
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_model
-from genpt.model import GPT
+from genpt.model import GPT, training_flops_per_token
+from genpt.perf import matmul_peak_flops
 
 # name -> (config, batch size). "ctx512" keeps mini's width at GPT-1's context length.
 BENCH_CONFIGS = {
     "mini": (GPTConfig.from_name("mini"), 8),
     "ctx512": (GPTConfig(**{**GPTConfig.from_name("mini").to_dict(), "n_positions": 512, "name": "ctx512"}), 4),
 }
-
-
-def matmul_peak_flops(size: int = 4096, repeats: int = 8) -> float:
-    """FLOP/s of a square fp32 `torch.mm`: the machine's practical ceiling.
-
-    The best of several runs, because a shared machine's speed drifts; `main` measures it
-    again before every section and keeps the highest, so MFU is never flattered by a slow
-    moment during the peak measurement.
-    """
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / min(times)
-
-
-def train_flops_per_token(config: GPTConfig, seq_len: int) -> float:
-    """6 FLOPs per matmul weight per token (forward + backward), plus attention scores.
-
-    The matmul weights are the blocks' and the output layer's (tied or not, it is a matmul);
-    embeddings are lookups, and LayerNorms and biases are negligible (the PaLM formula).
-    """
-    C, L = config.n_embd, config.n_layer
-    block_weights = L * (4 * C * C + 2 * C * config.n_inner)
-    return 6 * (block_weights + config.vocab_size * C) + 12 * L * seq_len * C
 
 
 @dataclass
@@ -113,7 +86,7 @@ def run(config_name: str, precision: str, steps: int, warmup: int) -> list[dict]
             if step >= warmup:
                 contender.times.append(seconds)
     tokens = input_ids.numel()
-    flops_per_step = train_flops_per_token(config, config.n_positions) * tokens
+    flops_per_step = training_flops_per_token(config, config.n_positions) * tokens
     rows = []
     for contender in contenders:
         median = statistics.median(contender.times)

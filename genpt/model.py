@@ -254,3 +254,17 @@ def sample_next_token(
         logits = logits.masked_fill(drop, float("-inf"))
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+
+
+def training_flops_per_token(config: GPTConfig, seq_len: int) -> float:
+    """Model FLOPs of one training token (forward + backward), for throughput and MFU.
+
+    6 FLOPs per matmul weight (2 forward, 4 backward), counting the blocks' projections and
+    the output layer (a matmul even when tied); embeddings are lookups, and LayerNorms and
+    biases are negligible. Plus 12 * n_layer * seq_len * n_embd for the attention scores
+    and their weighted sum (the PaLM paper's formula, appendix B).
+    """
+    C, L = config.n_embd, config.n_layer
+    block_weights = L * (4 * C * C + 2 * C * config.n_inner)
+    return 6 * (block_weights + config.vocab_size * C) + 12 * L * seq_len * C
+

@@ -17,6 +17,7 @@ from genpt.errors import GenptError
 # Modules whose `register(subparsers)` adds a subcommand, in the order `--help` lists them.
 COMMAND_MODULES = (
     "genpt.tokenizer.cli",
+    "genpt.pretrain.cli",
     "genpt.cli.info",
     "genpt.cli.demo",
 )

@@ -1,0 +1,121 @@
+"""Checkpoints shared by pretraining and fine-tuning.
+
+A checkpoint is a folder written atomically: the weights in safetensors, the optimizer,
+scheduler and RNG states in files that `torch.load(..., weights_only=True)` reads, and the
+trainer state as JSON. Nothing in it can execute code when loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from genpt.atomic import write_folder_atomically
+from genpt.errors import GenptError
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+RNG_FILE = "rng.pt"
+STATE_FILE = "trainer_state.json"
+CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
+
+
+def save_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """safetensors file of the model's weights (tied tensors stored once)."""
+    save_model(model, str(path), metadata={"format": "pt"})
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise GenptError(f"{path}: weights file not found")
+    try:
+        load_model(model, str(path), strict=True)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as error:
+        detail = str(error).splitlines()[0][:200]
+        raise GenptError(f"{path}: not a complete safetensors checkpoint for this model ({detail})") from None
+
+
+def load_torch_file(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GenptError(f"{path}: missing from the checkpoint") from None
+    except Exception as error:  # a truncated or foreign file raises many kinds of errors
+        raise GenptError(f"{path}: corrupted or truncated ({type(error).__name__}: {str(error)[:120]})") from None
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def save_checkpoint(
+    folder: str | Path,
+    *,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    rng_states: list[dict[str, Any]] | None = None,
+    config_yaml: str | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically; `rng_states` holds one entry per process."""
+
+    def fill(staging: Path) -> None:
+        save_weights(model, staging / MODEL_FILE)
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
+        if scheduler is not None:
+            torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
+        if rng_states is not None:
+            torch.save(rng_states, staging / RNG_FILE)
+        if config_yaml is not None:
+            (staging / "config.yaml").write_text(config_yaml)
+        (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    return write_folder_atomically(folder, fill)
+
+
+def read_state(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GenptError(f"{folder}: not a checkpoint ({STATE_FILE} missing)") from None
+    except json.JSONDecodeError as error:
+        raise GenptError(f"{path}: corrupted ({error})") from None
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """Checkpoint folders `step-N` under `folder`, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
+    for path in list_checkpoints(folder)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(path, ignore_errors=True)

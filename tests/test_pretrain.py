@@ -1,0 +1,163 @@
+"""`genpt pretrain`: exact resume, reproduction from config.yaml, DDP, metrics, bad input."""
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genpt.cli import main
+from genpt.resources import default_corpus_dir
+from genpt.tokenizer.train import train_tokenizer
+
+# Small enough that a run takes seconds: the tiny preset on 64-token windows.
+FAST = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_precision", "no",
+        "--logging_steps", "1", "--eval_steps", "4", "--save_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    for name in ("Carroll_Alice_s_Adventures_in_Wonderland", "Wilde_The_Picture_of_Dorian_Gray"):
+        with gzip.open(default_corpus_dir() / f"{name}.txt.gz", "rt", encoding="utf-8") as book:
+            (folder / f"{name}.txt").write_text(book.read(), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory, corpus) -> Path:
+    folder = tmp_path_factory.mktemp("tok") / "tokenizer"
+    train_tokenizer([corpus], output_dir=folder, vocab_size=1000, show_progress=False)
+    return folder
+
+
+def pretrain(*args: str) -> int:
+    return main(["pretrain", *args])
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "model.safetensors")
+
+
+def test_resumed_run_continues_exactly(tmp_path, corpus, tokenizer):
+    common = [*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "8"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert pretrain(*common, "--output_dir", str(whole)) == 0
+    # Interrupt the same run after step 4: everything written after that checkpoint is gone.
+    shutil.copytree(whole, cut)
+    for later in ("checkpoints/step-00000008", "best", "model.safetensors", "trainer_state.json"):
+        path = cut / later
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert pretrain(*common, "--output_dir", str(cut), "--resume", "auto") == 0
+
+    assert metrics(cut) == [{k: v for k, v in r.items() if k not in ("tokens_per_s", "mfu", "elapsed_s")} | {
+        k: r2[k] for k in ("tokens_per_s", "mfu", "elapsed_s") if k in r2} for r, r2 in zip(metrics(whole), metrics(cut))]
+    losses = lambda run: [(r["step"], r.get("loss"), r.get("val_loss")) for r in metrics(run)]
+    assert losses(cut) == losses(whole)  # every later loss, bit for bit
+    assert [r["step"] for r in metrics(cut) if "loss" in r] == list(range(1, 9))  # no duplicates
+    ours, theirs = weights(whole), weights(cut)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_config_yaml_reproduces_the_run(tmp_path, corpus, tokenizer):
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert pretrain(*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "3",
+                    "--output_dir", str(first)) == 0
+    assert pretrain("--config", str(first / "config.yaml"), "--output_dir", str(again)) == 0
+    assert all(torch.equal(a, b) for a, b in zip(weights(first).values(), weights(again).values()))
+    # The run folder is complete and self-describing.
+    for name in ("config.yaml", "tokenizer/tokenizer.json", "best/model.safetensors", "loss_curve.png",
+                 "checkpoints/step-00000003/optimizer.pt", "trainer_state.json"):
+        assert (first / name).exists(), name
+    assert (first / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_lowers_the_loss_and_logs_computed_throughput(tmp_path, corpus, tokenizer):
+    run = tmp_path / "run"
+    assert pretrain(*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "24",
+                    "--learning_rate", "3e-3", "--output_dir", str(run)) == 0
+    rows = metrics(run)
+    train = [r for r in rows if "loss" in r]
+    val = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert train[-1]["loss"] < train[0]["loss"] - 1.0
+    assert val[-1] < val[0]
+    speeds = [r["tokens_per_s"] for r in train]
+    assert len(set(speeds)) > 1 and min(speeds) > 0  # measured each time, not a constant
+    ratios = [r["mfu"] / r["tokens_per_s"] for r in train]
+    # MFU = tokens/s x FLOPs per token / the peak measured at start: one ratio, up to rounding
+    assert max(ratios) == pytest.approx(min(ratios), rel=0.02)
+    assert 0 < max(r["mfu"] for r in train) < 1.5
+    assert rows[-1]["step"] == 24 and json.loads((run / "trainer_state.json").read_text())["stop_reason"] == "max_steps"
+
+
+def test_two_process_ddp_sees_different_data_and_ends_in_sync(tmp_path, corpus, tokenizer):
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "genpt", "pretrain", *FAST, "--tokenizer", str(tokenizer), "--input", str(corpus),
+               "--max_steps", "4", "--output_dir", str(run)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["world_size"] == 2
+    assert state["tokens_seen"] == 4 * 2 * 4 * 64  # steps x processes x batch x window
+    first, second = state["processes"]
+    assert first["weights_checksum"] == second["weights_checksum"]
+    assert first["data_hash"] != second["data_hash"]
+
+
+def error_of(capsys, *args: str) -> str:
+    assert pretrain(*args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if "error" in line.lower()]
+    assert len(errors) == 1 and lines[-1] == errors[0], lines[-3:]  # exactly one line, the last
+    assert errors[0].startswith("genpt pretrain: error: ")
+    return errors[0]
+
+
+def test_bad_inputs_are_one_line_errors_leaving_nothing(tmp_path, corpus, tokenizer, capsys):
+    base = [*FAST, "--tokenizer", str(tokenizer), "--max_steps", "2"]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    assert "empty" in error_of(capsys, *base, "--input", str(empty), "--output_dir", str(tmp_path / "a")).lower()
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1") * 100)
+    assert "latin1.txt" in error_of(capsys, *base, "--input", str(latin1), "--output_dir", str(tmp_path / "b"))
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    assert "context" in error_of(capsys, *base, "--input", str(corpus), "--seq_len", "4096", "--output_dir", str(tmp_path / "c"))
+    assert "no such tokenizer" in error_of(capsys, *FAST, "--tokenizer", str(tmp_path / "nope"), "--input", str(corpus),
+                                           "--output_dir", str(tmp_path / "d"))
+
+
+def test_vocabulary_mismatch_and_bad_resumes_are_errors(tmp_path, corpus, tokenizer, capsys):
+    run = tmp_path / "run"
+    common = [*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "4"]
+    assert pretrain(*common, "--output_dir", str(run)) == 0
+    config = (run / "config.yaml").read_text()
+    (tmp_path / "other.yaml").write_text(config.replace("vocab_size: 1000", "vocab_size: 1234").replace("name: tiny", "name: mine"))
+    assert "vocab_size 1234" in error_of(capsys, "--config", str(tmp_path / "other.yaml"), "--output_dir", str(tmp_path / "o"))
+    assert "already holds a run" in error_of(capsys, *common, "--output_dir", str(run))
+    assert "learning_rate" in error_of(capsys, *common, "--learning_rate", "1e-2", "--output_dir", str(run), "--resume", "auto")
+    checkpoint = run / "checkpoints" / "step-00000004"
+    weights_file = checkpoint / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:1000])  # truncated
+    message = error_of(capsys, *common, "--max_steps", "4", "--output_dir", str(run), "--resume", str(checkpoint))
+    assert "model.safetensors" in message
+    assert "not a checkpoint folder" in error_of(capsys, *common, "--output_dir", str(run), "--resume", str(tmp_path / "missing"))
+
+
+def test_corrupted_optimizer_state_is_an_error(tmp_path, corpus, tokenizer, capsys):
+    run = tmp_path / "run"
+    common = [*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "4"]
+    assert pretrain(*common, "--output_dir", str(run)) == 0
+    (run / "checkpoints" / "step-00000004" / "optimizer.pt").write_bytes(b"not a torch file")
+    assert "optimizer.pt: corrupted or truncated" in error_of(capsys, *common, "--output_dir", str(run), "--resume", "auto")
