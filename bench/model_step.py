@@ -8,13 +8,16 @@ Each HF model is built by `genpt.convert.to_hf_model` from the genpt model, so t
 compute the same function from the same weights. Each model is called the way its own
 training code calls it: genpt with `return_logits=False` (the loss comes from the fused
 output-layer-and-loss kernel; genpt's pretraining loop calls it so), `transformers` with
-`labels=` as `Trainer` does. Steps run round-robin across the
-models so that drift in the machine's speed hits all of them alike, and the median step
-time is reported. The fp32 `torch.mm` peak (4096 x 4096) is measured in the same run, and
+`labels=` as `Trainer` does.
+
+Every contender runs alone in a fresh process (models sharing one process slow each other
+through the memory allocator, the eager-attention HF model most), for `--rounds` rounds
+whose order alternates so that drift in the machine's speed hits all alike; each round
+reports its median step, and the best round counts. The fp32 `torch.mm` peak (4096 x 4096) is measured in the same run, and
 the model FLOPs utilisation (MFU) of each row is relative to it.
 
     python bench/model_step.py                      # mini and a context-512 config, fp32 and bf16
-    python bench/model_step.py --configs mini --precisions fp32 --steps 5
+    python bench/model_step.py --configs mini --precisions fp32 --rounds 1
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -39,90 +43,94 @@ BENCH_CONFIGS = {
 }
 
 
-@dataclass
-class Contender:
-    label: str
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    times: list[float]
+CONTENDERS = ("genpt post-LN", "OpenAIGPTLMHeadModel", "genpt pre-LN", "GPT2LMHeadModel")
 
 
-def make_contenders(config: GPTConfig) -> list[Contender]:
-    contenders = []
-    for prenorm, twin in ((False, "OpenAIGPTLMHeadModel"), (True, "GPT2LMHeadModel")):
-        torch.manual_seed(0)
-        ours = GPT(GPTConfig(**{**config.to_dict(), "prenorm": prenorm}))
-        theirs = to_hf_model(ours)
-        for label, model in ((f"genpt {'pre' if prenorm else 'post'}-LN", ours), (twin, theirs)):
-            model.train()
-            # Identical optimizer for everyone: PyTorch's fused AdamW, genpt's training default.
-            optimizer = torch.optim.AdamW(model.parameters(), lr=2.5e-4, weight_decay=0.01, fused=True)
-            contenders.append(Contender(label, model, optimizer, []))
-    return contenders
+def build(label: str, config: GPTConfig) -> torch.nn.Module:
+    """The contender's model; HF twins are converted from the same-seeded genpt model."""
+    prenorm = label in ("genpt pre-LN", "GPT2LMHeadModel")
+    torch.manual_seed(0)
+    ours = GPT(GPTConfig(**{**config.to_dict(), "prenorm": prenorm}))
+    return (ours if label.startswith("genpt") else to_hf_model(ours)).train()
 
 
-def train_step(contender: Contender, input_ids: torch.Tensor, precision: str) -> float:
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-    start = time.perf_counter()
-    with autocast:
-        if isinstance(contender.model, GPT):  # genpt's training call: no (B, T, V) logits kept
-            loss = contender.model(input_ids, labels=input_ids, return_logits=False).loss
-        else:
-            loss = contender.model(input_ids, labels=input_ids).loss
-    loss.backward()
-    contender.optimizer.step()
-    contender.optimizer.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
-
-
-def run(config_name: str, precision: str, steps: int, warmup: int) -> list[dict]:
+def measure(label: str, config_name: str, precision: str, steps: int, warmup: int) -> float:
+    """Median seconds of one training step of one contender (run inside a worker process)."""
     config, batch_size = BENCH_CONFIGS[config_name]
+    model = build(label, config)
+    # Identical optimizer for everyone: PyTorch's fused AdamW, genpt's training default.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2.5e-4, weight_decay=0.01, fused=True)
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(0, config.vocab_size, (batch_size, config.n_positions), generator=generator)
-    contenders = make_contenders(config)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    times = []
     for step in range(warmup + steps):
-        for contender in contenders:  # round-robin, so drift affects all alike
-            seconds = train_step(contender, input_ids, precision)
-            if step >= warmup:
-                contender.times.append(seconds)
-    tokens = input_ids.numel()
+        start = time.perf_counter()
+        with autocast:
+            if isinstance(model, GPT):  # genpt's training call: no (B, T, V) logits kept
+                loss = model(input_ids, labels=input_ids, return_logits=False).loss
+            else:
+                loss = model(input_ids, labels=input_ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_in_fresh_process(label: str, config_name: str, precision: str, steps: int, warmup: int) -> float:
+    command = [sys.executable, __file__, "--worker", label, config_name, precision, str(steps), str(warmup)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def run(config_name: str, precision: str, steps: int, warmup: int, rounds: int) -> list[dict]:
+    config, batch_size = BENCH_CONFIGS[config_name]
+    best = {label: float("inf") for label in CONTENDERS}
+    for round_index in range(rounds):
+        order = CONTENDERS if round_index % 2 == 0 else CONTENDERS[::-1]
+        for label in order:
+            best[label] = min(best[label], measure_in_fresh_process(label, config_name, precision, steps, warmup))
+    tokens = batch_size * config.n_positions
     flops_per_step = training_flops_per_token(config, config.n_positions) * tokens
-    rows = []
-    for contender in contenders:
-        median = statistics.median(contender.times)
-        rows.append(
-            dict(config=config_name, precision=precision, model=contender.label, ms=1000 * median,
-                 tokens_per_s=tokens / median, flops_per_s=flops_per_step / median)
-        )
-    # Speed-up of each genpt row over the twin that follows it.
-    for ours, theirs in zip(rows[0::2], rows[1::2]):
+    rows = [dict(config=config_name, precision=precision, model=label, ms=1000 * best[label],
+                 tokens_per_s=tokens / best[label], flops_per_s=flops_per_step / best[label]) for label in CONTENDERS]
+    for ours, theirs in zip(rows[0::2], rows[1::2]):  # each genpt row against the twin after it
         ours["speedup"] = theirs["ms"] / ours["ms"]
     return rows
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        label, config_name, precision, steps, warmup = sys.argv[2:7]
+        print(measure(label, config_name, precision, int(steps), int(warmup)))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(BENCH_CONFIGS), choices=list(BENCH_CONFIGS))
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    peak = 0.0
+    peaks = {"fp32": 0.0, "bf16": 0.0}
     rows = []
     for config_name in args.configs:
         for precision in args.precisions:
-            peak = max(peak, matmul_peak_flops())
-            rows += run(config_name, precision, args.steps, args.warmup)
+            peaks["fp32"] = max(peaks["fp32"], matmul_peak_flops())
+            peaks["bf16"] = max(peaks["bf16"], matmul_peak_flops(dtype=torch.bfloat16))
+            rows += run(config_name, precision, args.steps, args.warmup, args.rounds)
             print(f"done: {config_name} {precision}", flush=True)
-    peak = max(peak, matmul_peak_flops())
-    print(f"\nfp32 torch.mm 4096x4096 peak (best over the run): {peak / 1e9:.1f} GFLOP/s\n")
-    print("| config | precision | model | ms/step | tokens/s | MFU (of fp32 mm peak) | genpt speed-up |")
+    peaks["fp32"] = max(peaks["fp32"], matmul_peak_flops())
+    print(f"\ntorch.mm 4096x4096 peak (best over the run): fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
+          f"bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s\n")
+    print("| config | precision | model | ms/step | tokens/s | MFU (of the same precision's mm peak) | genpt speed-up |")
     print("|---|---|---|---:|---:|---:|---:|")
     for row in rows:
-        mfu = row["flops_per_s"] / peak
+        mfu = row["flops_per_s"] / peaks[row["precision"]]
         speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
         print(f"| {row['config']} | {row['precision']} | {row['model']} | {row['ms']:.0f} | "
               f"{row['tokens_per_s']:.0f} | {100 * mfu:.1f}% | {speedup} |")
