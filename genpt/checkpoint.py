@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 
 from genpt.atomic import write_folder_atomically
 from genpt.errors import GenptError
@@ -28,9 +28,11 @@ STATE_FILE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 
 
-def save_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """safetensors file of the model's weights (tied tensors stored once)."""
-    save_model(model, str(path), metadata={"format": "pt"})
+def save_state_dict(state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
+    """safetensors file of a full state dict (e.g. `accelerator.get_state_dict`, which
+    gathers FSDP shards); the tied output layer is stored once, as the token embedding."""
+    tensors = {name: tensor.detach().contiguous() for name, tensor in state_dict.items() if name != "lm_head.weight"}
+    save_file(tensors, str(path), metadata={"format": "pt"})
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
@@ -73,7 +75,7 @@ def checkpoint_name(step: int) -> str:
 def save_checkpoint(
     folder: str | Path,
     *,
-    model: torch.nn.Module,
+    weights: dict[str, torch.Tensor],
     state: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any = None,
@@ -83,7 +85,7 @@ def save_checkpoint(
     """Write a checkpoint folder atomically; `rng_states` holds one entry per process."""
 
     def fill(staging: Path) -> None:
-        save_weights(model, staging / MODEL_FILE)
+        save_state_dict(weights, staging / MODEL_FILE)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
         if scheduler is not None:

@@ -290,27 +290,25 @@ class _Loop:
         val_loss = (totals[0] / totals[1]).item()
         model.train()
         best = self.state["best_val_loss"]
-        improved = best is None or val_loss < best
+        improved = best is None or val_loss < best  # the same on every process: val_loss is reduced
         if improved:
             self.state["best_val_loss"] = val_loss
         self.logger.log({"step": self.state["step"], "val_loss": round(val_loss, 5), "val_perplexity": round(math.exp(min(val_loss, 50)), 3)})
+        weights = acc.get_state_dict(self.model) if improved else None  # a collective under FSDP
         if acc.is_main_process:
             if improved:
-                self._save_best()
+                ckpt.save_checkpoint(self.output_dir / "best", weights=weights, state={**self.state, "kind": "best"},
+                                     config_yaml=self.config.to_yaml())
             plot_loss_curves(self.logger.records(), self.output_dir / "loss_curve.png", title=f"genpt pretrain: {self.config.model.name}")
-
-    def _save_best(self) -> None:
-        model = self.accelerator.unwrap_model(self.model)
-        state = {**self.state, "kind": "best"}
-        ckpt.save_checkpoint(self.output_dir / "best", model=model, state=state, config_yaml=self.config.to_yaml())
 
     def save_checkpoint(self) -> None:
         acc = self.accelerator
         rng_states = _gather_objects(acc, ckpt.rng_state())
+        weights = acc.get_state_dict(self.model)
         if acc.is_main_process:
             folder = self.output_dir / "checkpoints" / ckpt.checkpoint_name(self.state["step"])
             ckpt.save_checkpoint(
-                folder, model=acc.unwrap_model(self.model), optimizer=self.optimizer, scheduler=self.scheduler,
+                folder, weights=weights, optimizer=self.optimizer, scheduler=self.scheduler,
                 rng_states=rng_states, config_yaml=self.config.to_yaml(), state={**self.state, "world_size": acc.num_processes},
             )
             ckpt.prune_checkpoints(self.output_dir / "checkpoints", self.config.training.save_total_limit)
@@ -328,8 +326,9 @@ class _Loop:
         }
         write_summary = dict(summary)
         summary["is_main_process"] = acc.is_main_process
+        weights = acc.get_state_dict(self.model)
         if acc.is_main_process:
-            write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_weights(model, p))
+            write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
             write_file_atomically(self.output_dir / ckpt.STATE_FILE, lambda p: p.write_text(json.dumps(write_summary, indent=2) + "\n"))
             plot_loss_curves(self.logger.records(), self.output_dir / "loss_curve.png", title=f"genpt pretrain: {self.config.model.name}")
         acc.wait_for_everyone()
@@ -420,6 +419,8 @@ def _restore(folder: Path, run: RunConfig, model: GPT, optimizer, scheduler, acc
         old, new = getattr(saved.training, key), getattr(run.training, key)
         if old != new:
             raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
+    if accelerator.distributed_type == "FSDP":
+        raise GenptError(f"--resume {folder}: resuming FSDP runs is not supported yet (their optimizer state is sharded)")
     state = ckpt.read_state(folder)
     if state.get("world_size", 1) != accelerator.num_processes:
         raise GenptError(f"--resume {folder}: saved by {state.get('world_size')} processes, resumed by {accelerator.num_processes}")

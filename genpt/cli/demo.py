@@ -2,18 +2,23 @@
 
 The demo is a list of steps run in order; each step reads what earlier steps left in the
 shared `DemoRun` and returns a one-line summary for the table printed at the end.
-Today it trains and measures the tokenizer; later stages add their steps to `STEPS`.
+Today it trains and measures the tokenizer and pretrains the `tiny` GPT; later stages add
+their steps to `STEPS`.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpt.config import GPTConfig
+from genpt.pretrain.train import DataConfig, RunConfig, pretrain, training_defaults
 from genpt.resources import default_corpus_dir
 from genpt.tokenizer.train import format_tokenizer_stats, tokenizer_stats, train_tokenizer
 
@@ -24,6 +29,7 @@ class DemoRun:
 
     output_dir: Path
     vocab_size: int
+    pretrain_steps: int
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -46,7 +52,24 @@ def tokenizer_step(run: DemoRun) -> str:
     )
 
 
-STEPS: tuple[Step, ...] = (Step("tokenizer", tokenizer_step),)
+def pretrain_step(run: DemoRun) -> str:
+    """Pretrain the `tiny` GPT (about 1M parameters) on the embedded books."""
+    run_dir = run.output_dir / "pretrain"
+    if (run_dir / "config.yaml").exists():  # the demo's own earlier run: start afresh
+        shutil.rmtree(run_dir)
+    training = training_defaults("tiny")
+    training.max_steps = run.pretrain_steps
+    data = DataConfig(inputs=[str(default_corpus_dir())], tokenizer=str(run.results["tokenizer"]["path"]))
+    summary = pretrain(RunConfig(GPTConfig.from_name("tiny"), training, data), run_dir)
+    run.results["pretrain"] = {"path": run_dir, "summary": summary}
+    best = summary["best_val_loss"]
+    return (
+        f"{summary['step']} steps, {summary['tokens_seen'] / 1e6:.1f}M tokens, validation loss {best:.3f} "
+        f"(perplexity {math.exp(best):.1f}) -> {run_dir / 'loss_curve.png'}"
+    )
+
+
+STEPS: tuple[Step, ...] = (Step("tokenizer", tokenizer_step), Step("pretrain", pretrain_step))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,11 +90,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--vocab_size", type=int, default=4096, metavar="N", help="tokenizer vocabulary size (default: 4096)"
     )
+    parser.add_argument(
+        "--pretrain_steps", type=int, default=training_defaults("tiny").max_steps, metavar="N",
+        help="pretraining steps of the tiny model (default: %(default)s)",
+    )
     parser.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    run = DemoRun(output_dir=args.output_dir, vocab_size=args.vocab_size)
+    run = DemoRun(output_dir=args.output_dir, vocab_size=args.vocab_size, pretrain_steps=args.pretrain_steps)
     summary: list[tuple[str, float, str]] = []
     for number, step in enumerate(STEPS, start=1):
         print(f"\n[{number}/{len(STEPS)}] {step.name}")
