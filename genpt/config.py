@@ -89,18 +89,24 @@ class GPTConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> GPTConfig:
-        path = Path(path)
-        try:
-            values = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise GenptError(f"{path}: config file not found") from None
-        except yaml.YAMLError as error:
-            raise GenptError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-        if not isinstance(values, dict):
-            raise GenptError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+        values = read_yaml_mapping(path)
         # A run folder's config.yaml nests the model under `model:`; accept both.
         values = values.get("model", values)
         return cls.from_dict(values, source=str(path))
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping, or a one-line GenptError naming the file."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise GenptError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise GenptError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise GenptError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+    return values
 
 
 # Named presets. The vocabulary size of a real run comes from its tokenizer; the numbers

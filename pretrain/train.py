@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
-from genpt.config import GPTConfig
+from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.errors import GenptError
 from genpt.model import GPT, training_flops_per_token
 from genpt.perf import matmul_peak_flops
@@ -111,14 +111,8 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        path = Path(path)
-        try:
-            values = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise GenptError(f"{path}: config file not found") from None
-        except yaml.YAMLError as error:
-            raise GenptError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-        if not isinstance(values, dict) or "model" not in values:
+        values = read_yaml_mapping(path)
+        if "model" not in values:
             raise GenptError(f"{path}: expected a run config with a `model:` section (and optional `training:`, `data:`)")
         model = GPTConfig.from_dict(values["model"], source=f"{path} (model)")
         training = _dataclass_from(TrainingConfig, values.get("training") or {}, f"{path} (training)")
