@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from genpt.cli import main
+from genpt.pretrain.train import TrainingConfig, lr_multiplier
 from genpt.resources import default_corpus_dir
 from genpt.tokenizer.train import train_tokenizer
 
@@ -80,6 +81,7 @@ def test_config_yaml_reproduces_the_run(tmp_path, corpus, tokenizer):
                  "checkpoints/step-00000003/optimizer.pt", "trainer_state.json"):
         assert (first / name).exists(), name
     assert (first / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((first / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard is in the test extra
 
 
 def test_training_lowers_the_loss_and_logs_computed_throughput(tmp_path, corpus, tokenizer):
@@ -161,3 +163,15 @@ def test_corrupted_optimizer_state_is_an_error(tmp_path, corpus, tokenizer, caps
     assert pretrain(*common, "--output_dir", str(run)) == 0
     (run / "checkpoints" / "step-00000004" / "optimizer.pt").write_bytes(b"not a torch file")
     assert "optimizer.pt: corrupted or truncated" in error_of(capsys, *common, "--output_dir", str(run), "--resume", "auto")
+
+
+def test_gradient_accumulation_counts_every_micro_batch(tmp_path, corpus, tokenizer):
+    run = tmp_path / "accumulated"
+    assert pretrain(*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "3",
+                    "--gradient_accumulation_steps", "3", "--output_dir", str(run)) == 0
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["tokens_seen"] == 3 * 3 * 4 * 64  # steps x micro-batches x batch x window
+    lrs = [r["lr"] for r in metrics(run) if "lr" in r]
+    schedule = TrainingConfig(max_steps=3, warmup_steps=2, learning_rate=2e-3)  # the tiny preset's lr
+    expected = [2e-3 * lr_multiplier(step, schedule) for step in (1, 2, 3)]
+    assert lrs == pytest.approx(expected)  # the schedule steps once per optimizer step, not per micro-batch
