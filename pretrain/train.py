@@ -150,6 +150,12 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     if resume_from is None:
         _check_fresh_output_dir(output_dir)
 
+    if not _multi_process_launch():
+        # accelerate keeps its state per process; a second pretrain() call in the same Python
+        # session (another precision, say) must not inherit the first call's settings.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(t.mixed_precision),
         gradient_accumulation_steps=t.gradient_accumulation_steps,
