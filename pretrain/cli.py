@@ -79,8 +79,12 @@ def run(args: argparse.Namespace) -> None:
         dataclasses.replace(base.data, **overrides["data"]),
     )
     summary = pretrain(run_config, given["output_dir"], resume=given.get("resume"))
+    interrupted = summary["stop_reason"] == "interrupted"
     if summary["is_main_process"]:
         best = summary["best_val_loss"]
         print(f"pretrained {summary['step']} steps ({summary['stop_reason']}), {summary['tokens_seen']:,} tokens "
               f"in {summary['elapsed_seconds'] / 60:.1f} min; best validation loss "
               f"{best:.4f} (perplexity {math.exp(best):.2f}); run folder {summary['output_dir']}")
+        if interrupted:
+            print(f"interrupted: continue with --resume auto --output_dir {summary['output_dir']}")
+    return 130 if interrupted else 0  # the shell's code for a run stopped by Ctrl-C

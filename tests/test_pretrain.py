@@ -175,3 +175,33 @@ def test_gradient_accumulation_counts_every_micro_batch(tmp_path, corpus, tokeni
     schedule = TrainingConfig(max_steps=3, warmup_steps=2, learning_rate=2e-3)  # the tiny preset's lr
     expected = [2e-3 * lr_multiplier(step, schedule) for step in (1, 2, 3)]
     assert lrs == pytest.approx(expected)  # the schedule steps once per optimizer step, not per micro-batch
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_one(tmp_path, corpus, tokenizer):
+    import signal
+    import time
+
+    common = [*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "150", "--save_steps", "1000"]
+    command = [sys.executable, "-m", "genpt", "pretrain", *common]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert pretrain(*common, "--output_dir", str(whole)) == 0
+
+    process = subprocess.Popen([*command, "--output_dir", str(cut)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cut / "metrics.jsonl").exists():
+        time.sleep(0.05)
+    while time.time() < deadline and len((cut / "metrics.jsonl").read_text().splitlines()) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # Ctrl-C between (or during) steps
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-1000:]
+    state = json.loads((cut / "trainer_state.json").read_text())
+    assert state["stop_reason"] == "interrupted" and 5 <= state["step"] < 150
+    assert (cut / "checkpoints" / f"step-{state['step']:08d}" / "optimizer.pt").exists()
+
+    result = subprocess.run([*command, "--output_dir", str(cut), "--resume", "auto"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-1000:]
+    train_losses = lambda run: [(r["step"], r["loss"]) for r in metrics(run) if "loss" in r]
+    assert train_losses(cut) == train_losses(whole)
+    ours, theirs = weights(whole), weights(cut)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
