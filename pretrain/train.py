@@ -261,8 +261,11 @@ class _Loop:
             bar.update(1)
 
             last = step + 1 == t.max_steps
-            over_time = t.max_time_minutes is not None and self.state["elapsed_seconds"] > 60 * t.max_time_minutes
-            stopping = last or over_time or interrupted["flag"]
+            over_time, stop_asked = _agreed(acc, [
+                t.max_time_minutes is not None and self.state["elapsed_seconds"] > 60 * t.max_time_minutes,
+                interrupted["flag"],
+            ])
+            stopping = last or over_time or stop_asked
             if (step + 1) % t.eval_steps == 0 or stopping:
                 self.evaluate()
             if (step + 1) % t.save_steps == 0 or stopping:
@@ -324,15 +327,12 @@ class _Loop:
             **self.state, "stop_reason": stop_reason, "world_size": acc.num_processes,
             "processes": per_process, "output_dir": str(self.output_dir),
         }
-        write_summary = dict(summary)
-        summary["is_main_process"] = acc.is_main_process
         weights = acc.get_state_dict(self.model)
-        if acc.is_main_process:
+        if acc.is_main_process:  # the curve is already drawn: the loop evaluates at the step it stops on
             write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
-            write_file_atomically(self.output_dir / ckpt.STATE_FILE, lambda p: p.write_text(json.dumps(write_summary, indent=2) + "\n"))
-            plot_loss_curves(self.logger.records(), self.output_dir / "loss_curve.png", title=f"genpt pretrain: {self.config.model.name}")
+            write_file_atomically(self.output_dir / ckpt.STATE_FILE, lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
         acc.wait_for_everyone()
-        return summary
+        return {**summary, "is_main_process": acc.is_main_process}
 
 
 # ---- pieces -----------------------------------------------------------------------------
@@ -437,6 +437,15 @@ def _write_run_folder(run: RunConfig, output_dir: Path) -> None:
     tokenizer_copy = output_dir / "tokenizer"
     if Path(run.data.tokenizer).resolve() != tokenizer_copy.resolve():
         write_folder_atomically(tokenizer_copy, lambda p: shutil.copytree(run.data.tokenizer, p, dirs_exist_ok=True))
+
+
+def _agreed(accelerator, flags: list[bool]) -> list[bool]:
+    """Each flag, true if it is true on any process: every process must stop at the same
+    step, or one would wait in an evaluation's collective while another trains on."""
+    if accelerator.num_processes == 1:
+        return flags
+    votes = accelerator.reduce(torch.tensor(flags, dtype=torch.float32, device=accelerator.device), "sum")
+    return [bool(vote > 0) for vote in votes]
 
 
 def _fingerprint(batch: torch.Tensor) -> torch.Tensor:
