@@ -31,8 +31,14 @@ CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 def save_state_dict(state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
     """safetensors file of a full state dict (e.g. `accelerator.get_state_dict`, which
     gathers FSDP shards); the tied output layer is stored once, as the token embedding."""
-    tensors = {name: tensor.detach().contiguous() for name, tensor in state_dict.items() if name != "lm_head.weight"}
+    tensors = {name: tensor.detach().contiguous() for name, tensor in state_dict.items() if not is_tied_output(name)}
     save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def is_tied_output(name: str) -> bool:
+    """The LM output layer, whether the GPT is the model (`lm_head.weight`) or inside one
+    (`transformer.lm_head.weight`): it is the token embedding, never stored twice."""
+    return name == "lm_head.weight" or name.endswith(".lm_head.weight")
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:

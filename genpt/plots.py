@@ -43,3 +43,33 @@ def plot_loss_curves(records: list[dict[str, Any]], path: str | Path, title: str
         return write_file_atomically(path, write)
     finally:
         plt.close(figure)
+
+
+def plot_finetune_curves(records: list[dict[str, Any]], path: str | Path, metric: str, title: str = "") -> Path:
+    """Training loss against step, and the dev-set main metric after each epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    task = [(r["step"], r["task_loss"]) for r in records if "task_loss" in r]
+    dev = [(r["step"], r[f"eval_{metric}"]) for r in records if f"eval_{metric}" in r]
+    figure, (loss_axes, metric_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    if train:
+        loss_axes.plot(*zip(*train), label="total (task + aux LM)", linewidth=1)
+        loss_axes.plot(*zip(*task), label="task", linewidth=1)
+    loss_axes.set(xlabel="step", ylabel="loss", title="training loss")
+    loss_axes.legend()
+    loss_axes.grid(alpha=0.3)
+    if dev:
+        metric_axes.plot(*zip(*dev), "o-", color="C2", markersize=4)
+    metric_axes.set(xlabel="step", ylabel=metric, title=f"dev {metric} (each epoch)")
+    metric_axes.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    try:
+        return write_file_atomically(path, lambda staging: figure.savefig(staging, format="png", dpi=110))
+    finally:
+        plt.close(figure)

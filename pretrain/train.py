@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import signal
 import time
@@ -40,6 +39,7 @@ from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer
+from genpt.training import adamw, new_accelerator
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 
@@ -140,7 +140,6 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
 
     `resume` is a checkpoint folder, or "auto" for the newest one in `output_dir`.
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
@@ -150,19 +149,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     if resume_from is None:
         _check_fresh_output_dir(output_dir)
 
-    if not _multi_process_launch():
-        # accelerate keeps its state per process; a second pretrain() call in the same Python
-        # session (another precision, say) must not inherit the first call's settings.
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
-    accelerator = Accelerator(
-        mixed_precision=_mixed_precision(t.mixed_precision),
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        # Under torchrun / accelerate launch without GPUs, accelerate starts gloo DDP only
-        # when told it runs on CPU; alone, it would train each process separately.
-        cpu=_multi_process_launch() and not torch.cuda.is_available(),
-    )
+    accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
     set_seed(t.seed, device_specific=True)  # different dropout masks on each process
 
     with accelerator.main_process_first():  # one process prepares, the others reuse
@@ -177,7 +164,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         _write_run_folder(run, output_dir)
 
     model = GPT(run.model)
-    optimizer = _adamw(model, t, accelerator.device)
+    optimizer = adamw(model, lr=t.learning_rate, weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2),
+                      eps=t.adam_epsilon, device=accelerator.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, t))
     state = {"step": 0, "tokens_seen": 0, "best_val_loss": None, "elapsed_seconds": 0.0}
     if resume_from is not None:
@@ -344,27 +332,6 @@ def lr_multiplier(step: int, t: TrainingConfig) -> float:
         return (step + 1) / t.warmup_steps
     progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
     return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _adamw(model: GPT, t: TrainingConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with decoupled weight decay on matrices only: no decay on biases and gains."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = device.type in ("cpu", "cuda")  # one kernel for all parameters: 3x faster on CPU
-    return torch.optim.AdamW(groups, lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_epsilon, fused=fused)
-
-
-def _multi_process_launch() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def _mixed_precision(choice: str) -> str:
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
 
 
 def _resolve(run: RunConfig) -> RunConfig:

@@ -18,6 +18,8 @@ from genpt.errors import GenptError
 COMMAND_MODULES = (
     "genpt.tokenizer.cli",
     "genpt.pretrain.cli",
+    "genpt.finetune.cli",
+    "genpt.eval.cli",
     "genpt.cli.info",
     "genpt.cli.demo",
 )

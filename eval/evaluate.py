@@ -1,0 +1,38 @@
+"""`genpt eval`: score a fine-tuned run on any labelled file of its task's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genpt.config import read_yaml_mapping
+from genpt.errors import GenptError
+from genpt.metrics import compute_metrics
+from genpt.task_run import load_task_run, predict, read_labelled, write_json, write_predictions
+from genpt.tasks import get_task
+
+
+def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str | Path | None = None,
+                 validation_file: str | Path | None = None, output_dir: str | Path | None = None,
+                 batch_size: int = 64, max_eval_samples: int | None = None) -> dict[str, Any]:
+    """Metrics of the run's model on a labelled split; with `output_dir`, also
+    eval_results.json and predictions_dev.tsv there. Returns the metrics by name."""
+    run = load_task_run(run_dir)
+    if task is not None and task != run.task.name:
+        get_task(task)  # an unknown name gets the list of known tasks
+        raise GenptError(f"--task {task}: the run {run_dir} was fine-tuned on {run.task.name}")
+    finetune = read_yaml_mapping(Path(run_dir) / "config.yaml").get("finetune") or {}
+    examples = read_labelled(run.task, finetune, data_dir=data_dir, file=validation_file)
+    examples = examples[:max_eval_samples] if max_eval_samples else examples
+    if not examples:
+        raise GenptError(f"no examples to evaluate in {validation_file or data_dir}")
+    if any(example.label is None for example in examples):
+        raise GenptError(f"{validation_file or data_dir}: the split has no labels; `genpt eval` needs a labelled file")
+    dataset = run.encode(examples)
+    predictions, _ = predict(run.model, dataset, run.collator(), batch_size)
+    results = {**compute_metrics(run.task.metrics, predictions, [e.label for e in examples]), "eval_samples": len(examples)}
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True)
+        write_json(output_dir / "eval_results.json", results)
+    return results

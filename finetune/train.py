@@ -1,0 +1,341 @@
+"""Supervised fine-tuning (GPT-1, sections 3.2-3.3): one pretrained model, many tasks.
+
+The loop is `transformers`' run_glue_no_trainer on `accelerate`:
+
+    for epoch in range(num_train_epochs):
+        for batch in length-grouped, dynamically padded batches:
+            loss = task loss + aux_lm_weight * LM loss on the task inputs     (L3 = L2 + lambda L1)
+            backward; clip to 1.0; AdamW step; linear warm-up (0.2%) then linear decay
+        evaluate on the dev set; keep the weights of the best epoch by the task's main metric
+
+Defaults are the paper's (section 4.1): lr 6.25e-5, batch 32, 3 epochs, lambda 0.5,
+classifier dropout 0.1. Batch order is a pure function of (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from genpt import checkpoint as ckpt
+from genpt import tasks as task_registry
+from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.errors import GenptError
+from genpt.heads import GPTForTask
+from genpt.metrics import compute_metrics
+from genpt.plots import plot_finetune_curves
+from genpt.pretrained import load_pretrained
+from genpt.task_data import Collator, TaskDataset, train_loader
+from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
+from genpt.tasks import Example, Task
+from genpt.training import adamw, new_accelerator
+from genpt.transformations import SpecialIds, encode_examples
+
+TaskType = Literal["classification", "entailment", "similarity", "regression", "multiple_choice"]
+
+
+@dataclass
+class FinetuneConfig:
+    task: str  # a name in genpt.tasks.TASKS, or "custom"
+    init: str  # a genpt pretraining run, a Hugging Face openai-gpt/gpt2 folder, or "scratch"
+    tokenizer: str | None = None  # required with --init scratch
+    preset: str | None = None  # required with --init scratch
+    # where the data is: a glue_data-style folder, or files; neither means the hub
+    data_dir: str | None = None
+    train_file: str | None = None
+    validation_file: str | None = None
+    test_file: str | None = None
+    # custom tasks: how to read the files
+    task_type: TaskType | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    choice_columns: list[str] | None = None
+    # training: the paper's defaults (section 4.1)
+    learning_rate: float = 6.25e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_train_epochs: int = 3
+    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    warmup_ratio: float = 0.002
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    aux_lm_weight: float = 0.5  # lambda; 0 disables the auxiliary LM loss
+    classifier_dropout: float = 0.1
+    max_seq_length: int | None = None  # default: the model's context
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    validation_fraction: float = 0.2  # story_cloze: share of stories held out when no dev file
+    group_by_length: bool = True
+    seed: int = 42
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 where supported
+    logging_steps: int = 20
+    predict: list[str] = dataclasses.field(default_factory=list)  # ["test"]: GLUE submission files
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example] | None
+
+
+def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """Fine-tune as `config` says into the run folder `output_dir`; returns a summary."""
+    from accelerate.utils import set_seed
+
+    output_dir = Path(output_dir)
+    _check_output_dir(output_dir, overwrite)
+    _check_options(config)
+    task, splits = load_task_data(config)
+    set_seed(config.seed)  # before building the head: its initial weights are drawn here
+    pretrained = load_pretrained(config.init, tokenizer=config.tokenizer, preset=config.preset)
+    model_config = pretrained.model.config
+    max_seq_length = config.max_seq_length or model_config.n_positions
+    if max_seq_length > model_config.n_positions:
+        raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({model_config.n_positions})")
+    resolved = dataclasses.replace(config, max_seq_length=max_seq_length)
+
+    model = GPTForTask(model_config, task.input_format, task.num_labels, config.classifier_dropout)
+    model.transformer.load_state_dict(pretrained.model.state_dict())
+    tokenizer = pretrained.tokenizer
+    collator = Collator(SpecialIds.from_tokenizer(tokenizer).pad, task.is_regression)
+    train_set = TaskDataset(splits.train, encode_examples(splits.train, task.input_format, tokenizer, max_seq_length))
+    dev_set = TaskDataset(splits.validation, encode_examples(splits.validation, task.input_format, tokenizer, max_seq_length))
+
+    accelerator = new_accelerator(config.mixed_precision)
+    set_seed(config.seed, device_specific=True)
+    optimizer = adamw(model, lr=config.learning_rate, weight_decay=config.weight_decay, device=accelerator.device)
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * accelerator.num_processes))
+    total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
+    scheduler = _linear_schedule(optimizer, total_steps, config.warmup_ratio)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    if accelerator.is_main_process:
+        _start_run_folder(output_dir, model_config, task, resolved, pretrained)
+    log = _Log(output_dir / "metrics.jsonl", accelerator.is_main_process)
+    best: dict[str, Any] = {}
+    step, trained_examples, train_seconds = 0, 0, 0.0
+    bar = tqdm(total=total_steps, desc=f"fine-tuning {task.name}", unit="step", dynamic_ncols=True,
+               disable=not (show_progress and accelerator.is_main_process))
+    for epoch in range(math.ceil(total_steps / steps_per_epoch)):
+        model.train()
+        loader = accelerator.prepare(train_loader(train_set, config.batch_size, collator, config.seed, epoch, config.group_by_length))
+        window = {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
+        for batch in loader:
+            started = time.perf_counter()
+            output = model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=config.aux_lm_weight)
+            accelerator.backward(output.loss)
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            examples = batch["labels"].size(0) * accelerator.num_processes
+            seconds = time.perf_counter() - started
+            trained_examples, train_seconds = trained_examples + examples, train_seconds + seconds
+            _accumulate(window, output, examples, seconds)
+            bar.update(1)
+            if step % config.logging_steps == 0 or step == total_steps:
+                record = _training_record(window, step, epoch, scheduler.get_last_lr()[0], accelerator)
+                log.write(record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
+                window = dict.fromkeys(window, 0.0)
+            if step == total_steps:
+                break
+        scores = evaluate(model, task, dev_set, collator, config.eval_batch_size, accelerator)
+        log.write({"step": step, "epoch": epoch + 1, **{f"eval_{k}": v for k, v in scores.items()}})
+        main = task.metrics[0]
+        if not best or scores[main] > best[main]:  # the first epoch always counts as best
+            best = {**scores, "epoch": epoch + 1, "step": step}
+            weights = accelerator.get_state_dict(model)
+            if accelerator.is_main_process:
+                write_file_atomically(output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
+        if step == total_steps:
+            break
+    bar.close()
+    accelerator.wait_for_everyone()
+
+    unwrapped = accelerator.unwrap_model(model)
+    ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
+    summary = _write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir, tokenizer,
+                             best, log.records)
+    summary.update(train_examples=trained_examples, train_seconds=round(train_seconds, 2),
+                   examples_per_s=round(trained_examples / max(train_seconds, 1e-9), 2), steps=step)
+    accelerator.end_training()
+    return summary
+
+
+def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator, batch_size: int, accelerator) -> dict[str, float]:
+    predictions, _ = predict(accelerator.unwrap_model(model), dataset, collator, batch_size, accelerator)
+    labels = [item.label for item in dataset.items]
+    return compute_metrics(task.metrics, predictions, labels)
+
+
+# ---- data -------------------------------------------------------------------------------
+
+
+def resolve_task(config: FinetuneConfig, label_names: tuple[str, ...] | None = None) -> Task:
+    if config.task != "custom":
+        return task_registry.get_task(config.task)
+    if config.task_type is None:
+        raise GenptError("--task custom needs --task_type (classification, entailment, similarity, regression, multiple_choice)")
+    return task_registry.custom_task(config.task_type, label_names, paired=config.text_pair_column is not None)
+
+
+def load_task_data(config: FinetuneConfig) -> tuple[Task, Splits]:
+    """The task and its train / dev (/ test) examples, from files, a GLUE folder or the hub."""
+    if config.task == "custom":
+        task, splits = _custom_splits(config)
+    else:
+        task = resolve_task(config)
+        splits = _named_task_splits(task, config)
+    train = splits.train[: config.max_train_samples] if config.max_train_samples else splits.train
+    validation = splits.validation[: config.max_eval_samples] if config.max_eval_samples else splits.validation
+    for name, examples in (("training", train), ("validation", validation)):
+        if not examples:
+            raise GenptError(f"the {name} split of {task.name} is empty")
+    return task, Splits(train, validation, splits.test)
+
+
+def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
+    def read(split: str, file: str | None) -> list[Example]:
+        return task_registry.read_split(task, split, data_dir=None if file else config.data_dir, file=file)
+
+    if task.name == "story_cloze" and not (config.train_file and config.validation_file):
+        # Only the labelled val split is public: train and measure on an 80/20 split by story.
+        stories = read("validation", config.train_file or config.validation_file)
+        train, validation = task_registry.split_story_cloze(stories, config.validation_fraction, seed=0)
+    else:
+        train = read("train", config.train_file)
+        validation = read("validation", config.validation_file)
+    test = None
+    if "test" in config.predict:
+        test = read("test", config.test_file)
+    return Splits(train, validation, test)
+
+
+def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
+    if not (config.train_file and config.validation_file):
+        raise GenptError("--task custom needs --train_file and --validation_file")
+    options = dict(text_column=config.text_column, text_pair_column=config.text_pair_column,
+                   label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type)
+    if config.task_type is None:
+        raise GenptError("--task custom needs --task_type (classification, entailment, similarity, regression, multiple_choice)")
+    train, label_names = task_registry.read_custom(config.train_file, **options)
+    task = resolve_task(config, label_names)
+    validation, _ = task_registry.read_custom(config.validation_file, label_names=label_names, **options)
+    test = None
+    if "test" in config.predict and config.test_file:
+        test, _ = task_registry.read_custom(config.test_file, label_names=label_names, require_label=False, **options)
+    return task, Splits(train, validation, test)
+
+
+# ---- outputs ----------------------------------------------------------------------------
+
+
+def _write_outputs(model: GPTForTask, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
+                   config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
+                   records: list[dict[str, Any]]) -> dict[str, Any]:
+    """eval_results.json, predictions_dev.tsv and, with --predict test, the submission file."""
+    predictions, _ = predict(model, dev_set, collator, config.eval_batch_size, accelerator)
+    scores = compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items])
+    results = {**scores, "epoch": best["epoch"], "eval_samples": len(dev_set)}
+    test_file = None
+    if splits.test is not None:
+        test_set = TaskDataset(splits.test, encode_examples(splits.test, task.input_format, tokenizer, config.max_seq_length))
+        test_predictions, _ = predict(model, test_set, collator, config.eval_batch_size, accelerator)
+        test_file = output_dir / task_registry.submission_filename(task, "test")
+    if accelerator.is_main_process:
+        write_predictions(output_dir / "predictions_dev.tsv", task, splits.validation, predictions, with_labels=True)
+        write_json(output_dir / "eval_results.json", results)
+        if test_file is not None:
+            write_predictions(test_file, task, splits.test, test_predictions, with_labels=False)
+        plot_finetune_curves(records, output_dir / "training_curve.png", task.metrics[0], title=f"genpt finetune: {task.name}")
+    return {"task": task.name, "eval_results": results, "output_dir": str(output_dir),
+            "test_predictions": str(test_file) if test_file else None, "is_main_process": accelerator.is_main_process}
+
+
+def _start_run_folder(output_dir: Path, model_config, task: Task, config: FinetuneConfig, pretrained) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(output_dir / "config.yaml",
+                          lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config))))
+    (output_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if pretrained.tokenizer_dir is not None and (pretrained.tokenizer_dir / "tokenizer.json").is_file():
+        write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(pretrained.tokenizer_dir, p, dirs_exist_ok=True))
+    else:  # a tokenizer that came from a Hugging Face folder, special tokens added here
+        write_folder_atomically(output_dir / "tokenizer", lambda p: pretrained.tokenizer.save_pretrained(str(p)))
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if (output_dir / ckpt.MODEL_FILE).exists() and not overwrite:
+        raise GenptError(f"--output_dir {output_dir} already holds a fine-tuned model; pass --overwrite_output_dir or choose another folder")
+
+
+def _check_options(config: FinetuneConfig) -> None:
+    positive = ("learning_rate", "batch_size", "eval_batch_size", "num_train_epochs", "logging_steps")
+    for name in positive:
+        if getattr(config, name) <= 0:
+            raise GenptError(f"--{name} must be positive, got {getattr(config, name)}")
+    for name in ("max_steps", "max_train_samples", "max_eval_samples"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise GenptError(f"--{name} must be at least 1, got {value}")
+    if config.aux_lm_weight < 0:
+        raise GenptError(f"--aux_lm_weight must be >= 0, got {config.aux_lm_weight}")
+    if not 0 <= config.warmup_ratio < 1:
+        raise GenptError(f"--warmup_ratio must be in [0, 1), got {config.warmup_ratio}")
+    unknown = sorted(set(config.predict) - {"test"})
+    if unknown:
+        raise GenptError(f"--predict {' '.join(unknown)}: expected 'test'")
+
+
+# ---- pieces -----------------------------------------------------------------------------
+
+
+def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warm-up over `warmup_ratio` of training, then linear decay to 0 (paper, 4.1)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total_steps), total_steps)
+
+
+def _accumulate(window: dict[str, float], output, examples: int, seconds: float) -> None:
+    window["loss"] += output.loss.item()
+    window["task_loss"] += output.task_loss.item()
+    window["lm_loss"] += output.lm_loss.item() if output.lm_loss is not None else 0.0
+    window["batches"] += 1
+    window["examples"] += examples
+    window["seconds"] += seconds
+
+
+def _training_record(window: dict[str, float], step: int, epoch: int, lr: float, accelerator) -> dict[str, Any]:
+    batches = max(window["batches"], 1)
+    values = torch.tensor([window["loss"], window["task_loss"], window["lm_loss"]], device=accelerator.device) / batches
+    loss, task_loss, lm_loss = accelerator.reduce(values, reduction="mean").tolist()
+    if not math.isfinite(loss):
+        raise GenptError(f"loss became {loss} at step {step}; lower --learning_rate or check the data")
+    return {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "task_loss": round(task_loss, 5),
+            "lm_loss": round(lm_loss, 5), "lr": lr, "examples_per_s": round(window["examples"] / max(window["seconds"], 1e-9), 2)}
+
+
+class _Log:
+    """metrics.jsonl, one JSON object per line; kept in memory for the curve."""
+
+    def __init__(self, path: Path, active: bool):
+        self.path, self.active, self.records = path, active, []
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.active:
+            with self.path.open("a") as file:
+                file.write(json.dumps(record) + "\n")

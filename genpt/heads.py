@@ -1,0 +1,103 @@
+"""GPT-1 with a task head (paper, section 3.2): the pretrained decoder plus one linear layer.
+
+    h = transformer(s ... e)[extract]            final hidden state at the extract token (C,)
+    P(y | x) = softmax(W_y h)                    classification and entailment
+    similarity:       W_y (h_AB + h_BA)          the two orderings added element-wise
+    multiple choice:  softmax_k(W_y h_k)         one scalar per candidate, softmax across them
+    regression:       W_y h                      one output, mean squared error (STS-B)
+
+    L3 = L2(task) + lambda * L1(language modelling on the task inputs), lambda = 0.5
+
+Inputs are (B, K, T): K sequences per example, 1 for single texts and pairs, 2 for
+similarity, the number of candidates for multiple choice. Sequences are right-padded, so
+the extract token is the last real token of each.
+
+The output layer is named `score` and has no bias, like `OpenAIGPTForSequenceClassification`,
+so a fine-tuned classifier exports to `transformers` without any change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genpt import ops
+from genpt.config import GPTConfig
+from genpt.model import GPT, IGNORE_INDEX, shift_labels
+from genpt.tasks import InputFormat
+
+
+@dataclass
+class TaskOutput:
+    logits: torch.Tensor  # (B, num_labels); (B, K) for multiple choice; (B,) for regression
+    loss: torch.Tensor | None  # task loss + aux_lm_weight * LM loss, when labels are given
+    task_loss: torch.Tensor | None
+    lm_loss: torch.Tensor | None
+
+
+class GPTForTask(nn.Module):
+    def __init__(self, config: GPTConfig, input_format: InputFormat, num_labels: int, classifier_dropout: float = 0.1):
+        super().__init__()
+        self.input_format = input_format
+        self.num_labels = num_labels  # 1 for regression and for multiple choice
+        self.transformer = GPT(config)
+        self.dropout = nn.Dropout(classifier_dropout)
+        self.score = nn.Linear(config.n_embd, num_labels, bias=False)  # W_y
+        nn.init.normal_(self.score.weight, std=config.initializer_range)
+
+    @property
+    def config(self) -> GPTConfig:
+        return self.transformer.config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # (B, K, T)
+        attention_mask: torch.Tensor,  # (B, K, T), 1 for real tokens
+        labels: torch.Tensor | None = None,  # (B,) class ids, choice ids or float scores
+        aux_lm_weight: float = 0.0,
+    ) -> TaskOutput:
+        B, K, T = input_ids.shape
+        flat_ids, flat_mask = input_ids.view(B * K, T), attention_mask.view(B * K, T)
+        hidden = self.transformer.transformer(flat_ids, flat_mask)  # (B*K, T, C)
+        extract_at = flat_mask.sum(dim=1) - 1  # (B*K,) last real token: the extract token
+        features = hidden[torch.arange(B * K, device=hidden.device), extract_at].view(B, K, -1)  # (B, K, C)
+        logits = self.head(features)
+
+        task_loss = lm_loss = loss = None
+        if labels is not None:
+            task_loss = self.task_loss(logits, labels)
+            loss = task_loss
+            if aux_lm_weight > 0:
+                lm_loss = self.language_modeling_loss(hidden, flat_ids, flat_mask)
+                loss = task_loss + aux_lm_weight * lm_loss
+        return TaskOutput(logits=logits, loss=loss, task_loss=task_loss, lm_loss=lm_loss)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, K, C) extract states -> the task's logits."""
+        if self.input_format == "similarity":
+            features = features.sum(dim=1)  # (B, C): h_AB + h_BA, symmetric in A and B
+        elif self.input_format != "multiple_choice":
+            features = features[:, 0]  # (B, C)
+        logits = self.score(self.dropout(features).to(self.score.weight.dtype))
+        if self.input_format == "multiple_choice":
+            return logits.squeeze(-1)  # (B, K): softmax runs across the candidates
+        return logits.squeeze(-1) if self.num_labels == 1 else logits  # (B,) regression or (B, num_labels)
+
+    def task_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.num_labels == 1 and self.input_format != "multiple_choice":
+            return F.mse_loss(logits.float(), labels.float())
+        return F.cross_entropy(logits.float(), labels.long())
+
+    def language_modeling_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """L1 on the task inputs: next-token loss over real tokens, through the fused kernel."""
+        targets = shift_labels(input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)).flatten()  # (B*K*T,)
+        return ops.linear_cross_entropy(hidden.flatten(0, 1), self.transformer.lm_head.weight, targets, IGNORE_INDEX)
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class ids, choice ids, or scores for regression."""
+        if self.num_labels == 1 and self.input_format != "multiple_choice":
+            return logits.float()
+        return logits.argmax(dim=-1)

@@ -1,0 +1,130 @@
+"""Where a fine-tuned (or further-trained) GPT starts: `--init RUN_DIR | HF_DIR | scratch`.
+
+- a genpt pretraining run folder (or its `best/` or `checkpoints/step-N/`): config.yaml,
+  model.safetensors, and the run's tokenizer/ folder;
+- a Hugging Face `openai-gpt` or `gpt2` folder (config.json + weights + tokenizer),
+  converted through `genpt.convert`; GPT-1's special tokens are added to its vocabulary
+  when missing, with freshly initialised embeddings (paper, section 3.3);
+- `scratch`: the same architecture, randomly initialised: the paper's "no pre-training"
+  ablation (Table 5). It needs `--tokenizer` and `--preset`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from genpt import checkpoint as ckpt
+from genpt import special_tokens
+from genpt.config import GPTConfig, read_yaml_mapping
+from genpt.errors import GenptError
+from genpt.model import GPT
+from genpt.tokenization import load_tokenizer
+
+
+@dataclass
+class Pretrained:
+    model: GPT
+    tokenizer: object  # PreTrainedTokenizerFast with genpt's special tokens
+    tokenizer_dir: Path | None  # where the tokenizer came from (copied into new runs)
+    source: str  # what the model was initialised from, for configs and model cards
+
+
+def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None) -> Pretrained:
+    if init == "scratch":
+        return _scratch(tokenizer, preset)
+    folder = Path(init).expanduser()
+    if (folder / "config.yaml").is_file() and (folder / ckpt.MODEL_FILE).is_file():
+        return _genpt_run(folder, tokenizer)
+    if (folder / "config.json").is_file():
+        return _hugging_face(str(folder), tokenizer, local=True)
+    if folder.exists():
+        raise GenptError(
+            f"--init {init}: expected a genpt run folder (config.yaml + {ckpt.MODEL_FILE}), "
+            "a Hugging Face model folder (config.json), or 'scratch'"
+        )
+    if "/" in init or init in ("openai-gpt", "gpt2"):  # a hub id, for users who are online
+        return _hugging_face(init, tokenizer, local=False)
+    raise GenptError(f"--init {init}: no such folder (expected a run folder, a Hugging Face folder or hub id, or 'scratch')")
+
+
+def _scratch(tokenizer: str | None, preset: str | None) -> Pretrained:
+    if tokenizer is None or preset is None:
+        raise GenptError("--init scratch needs --tokenizer DIR and --preset NAME to say what to build")
+    loaded = load_tokenizer(tokenizer)
+    config = GPTConfig.from_name(preset)
+    config = GPTConfig(**{**config.to_dict(), "vocab_size": len(loaded)})  # the preset follows the tokenizer
+    return Pretrained(GPT(config), loaded, Path(tokenizer), source="scratch")
+
+
+def _genpt_run(folder: Path, tokenizer: str | None) -> Pretrained:
+    values = read_yaml_mapping(folder / "config.yaml")
+    if "model" not in values:
+        raise GenptError(f"--init {folder}: config.yaml has no `model:` section; is this a genpt run folder?")
+    config = GPTConfig.from_dict(values["model"], source=f"{folder / 'config.yaml'} (model)")
+    tokenizer_dir = Path(tokenizer) if tokenizer else _run_tokenizer_dir(folder)
+    loaded = load_tokenizer(tokenizer_dir)
+    if len(loaded) != config.vocab_size:
+        raise GenptError(
+            f"--init {folder}: the model has a vocabulary of {config.vocab_size} but the tokenizer {tokenizer_dir} "
+            f"has {len(loaded)} tokens; they do not belong together"
+        )
+    model = GPT(config)
+    ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
+    return Pretrained(model, loaded, tokenizer_dir, source=str(folder))
+
+
+def _run_tokenizer_dir(folder: Path) -> Path:
+    """A run keeps its tokenizer at its top; `best/` and `checkpoints/step-N/` sit below it."""
+    for candidate in (folder, folder.parent, folder.parent.parent):
+        if (candidate / "tokenizer" / "tokenizer.json").is_file():
+            return candidate / "tokenizer"
+    raise GenptError(f"--init {folder}: no tokenizer/ folder in the run; pass --tokenizer DIR")
+
+
+def _hugging_face(name: str, tokenizer: str | None, local: bool) -> Pretrained:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genpt.convert import from_hf_model
+
+    try:
+        hf_model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local)
+        loaded = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(name, local_files_only=local)
+    except (OSError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise GenptError(f"--init {name}: could not load the Hugging Face model ({reason})") from None
+    model = from_hf_model(hf_model.float())
+    added = add_special_tokens(loaded)
+    if added or len(loaded) != model.config.vocab_size:
+        model = resize_token_embeddings(model, len(loaded))
+    return Pretrained(model, loaded, Path(tokenizer) if tokenizer else None, source=name)
+
+
+def add_special_tokens(tokenizer) -> int:
+    """Give a foreign tokenizer GPT-1's start, delimiter, extract and pad tokens (and an
+    end-of-text), so the input transformations can be built; returns how many were new."""
+    vocabulary = tokenizer.get_vocab()
+    missing = [token for token in special_tokens.ALL if token not in vocabulary]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    tokenizer.pad_token = special_tokens.PAD
+    return len(missing)
+
+
+def resize_token_embeddings(model: GPT, vocab_size: int) -> GPT:
+    """A copy of `model` with `vocab_size` token embeddings: the old rows kept, new rows drawn
+    from N(0, initializer_range) like the rest of the embedding."""
+    if vocab_size < model.config.vocab_size:
+        raise GenptError(f"the tokenizer has {vocab_size} tokens, fewer than the model's {model.config.vocab_size}")
+    config = GPTConfig(**{**model.config.to_dict(), "vocab_size": vocab_size})
+    resized = GPT(config)
+    state = model.state_dict()
+    old = state["wte.weight"]
+    new = resized.wte.weight.detach().clone()
+    new[: old.size(0)] = old
+    state["wte.weight"] = new
+    state["lm_head.weight"] = new
+    resized.load_state_dict(state, strict=True)
+    return resized.to(torch.float32)

@@ -1,0 +1,167 @@
+"""A fine-tuned run folder, shared by `genpt finetune` (writes it), `genpt eval` and export.
+
+    config.yaml            model:, task:, finetune: (the resolved options)
+    model.safetensors      the best epoch's weights (by the task's main metric)
+    tokenizer/             the tokenizer the model was trained with
+    eval_results.json      the metrics by name
+    predictions_dev.tsv    index <TAB> prediction <TAB> label, one row per dev example in file order
+    <GLUE name>.tsv        test predictions for the GLUE server, with --predict test
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from genpt import checkpoint as ckpt
+from genpt.atomic import write_file_atomically
+from genpt.config import GPTConfig, read_yaml_mapping
+from genpt.errors import GenptError
+from genpt.heads import GPTForTask
+from genpt.task_data import Collator, TaskDataset, eval_loader
+from genpt.tasks import Example, Task, read_custom, read_split, split_story_cloze
+from genpt.tokenization import load_tokenizer
+from genpt.transformations import SpecialIds, encode_examples
+
+
+@dataclass
+class TaskRun:
+    model: GPTForTask
+    tokenizer: Any
+    task: Task
+    max_seq_length: int
+    folder: Path
+
+    def encode(self, examples: Sequence[Example]) -> TaskDataset:
+        return TaskDataset(examples, encode_examples(examples, self.task.input_format, self.tokenizer, self.max_seq_length))
+
+    def collator(self) -> Collator:
+        return Collator(SpecialIds.from_tokenizer(self.tokenizer).pad, self.task.is_regression)
+
+
+def run_config_yaml(model_config: GPTConfig, task: Task, finetune: dict[str, Any]) -> str:
+    values = {"model": model_config.to_dict(), "task": task_to_dict(task), "finetune": finetune}
+    return yaml.safe_dump(values, sort_keys=False)
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    values = dataclasses.asdict(task)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def task_from_dict(values: dict[str, Any], source: str) -> Task:
+    try:
+        return Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    except TypeError as error:
+        raise GenptError(f"{source}: not a task description ({error})") from None
+
+
+def load_task_run(folder: str | Path) -> TaskRun:
+    folder = Path(folder)
+    config_path = folder / "config.yaml"
+    if not config_path.is_file():
+        raise GenptError(f"--run {folder}: not a fine-tuned run (no config.yaml)")
+    values = read_yaml_mapping(config_path)
+    if "task" not in values or "model" not in values:
+        raise GenptError(f"--run {folder}: config.yaml has no task: section; is this a `genpt finetune` run folder?")
+    model_config = GPTConfig.from_dict(values["model"], source=f"{config_path} (model)")
+    task = task_from_dict(values["task"], f"{config_path} (task)")
+    finetune = values.get("finetune") or {}
+    tokenizer = load_tokenizer(folder / "tokenizer")
+    if len(tokenizer) != model_config.vocab_size:
+        raise GenptError(f"--run {folder}: the tokenizer has {len(tokenizer)} tokens but the model {model_config.vocab_size}")
+    model = GPTForTask(model_config, task.input_format, task.num_labels)
+    ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
+    model.eval()
+    max_seq_length = finetune.get("max_seq_length") or model_config.n_positions
+    return TaskRun(model, tokenizer, task, max_seq_length, folder)
+
+
+@torch.no_grad()
+def predict(model: GPTForTask, dataset: TaskDataset, collator: Collator, batch_size: int = 64,
+            accelerator: Any = None) -> tuple[np.ndarray, torch.Tensor]:
+    """Predictions (class ids, choice ids or scores) and logits, in the dataset's file order.
+
+    With an `accelerator`, each process scores its share and the results are gathered.
+    Always in fp32, whatever the training precision, so that `genpt finetune`, `genpt eval`
+    and an exported model give the same predictions.
+    """
+    loader = eval_loader(dataset, batch_size, collator)
+    device = torch.device("cpu")
+    if accelerator is not None:
+        loader, device = accelerator.prepare(loader), accelerator.device
+    was_training = model.training
+    model.eval()
+    positions, logits = [], []
+    # The class's forward: accelerate patches a prepared model's own `forward` with autocast.
+    forward = type(model).forward
+    with torch.autocast(device.type, enabled=False):
+        for batch in loader:
+            output = forward(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            batch_positions, batch_logits = batch["positions"].to(device), output.logits.float()
+            if accelerator is not None:
+                batch_positions, batch_logits = accelerator.gather_for_metrics((batch_positions, batch_logits))
+            positions.append(batch_positions.cpu())
+            logits.append(batch_logits.cpu())
+    model.train(was_training)
+    order = torch.cat(positions).argsort()
+    all_logits = torch.cat(logits)[order]
+    return model.predict(all_logits).numpy(), all_logits
+
+
+def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path | None = None,
+                  file: str | Path | None = None) -> list[Example]:
+    """A labelled evaluation split of `task`, read as the fine-tuning run read its dev set.
+
+    `finetune` is the run's resolved options (config.yaml's finetune: section): custom tasks
+    take their column names from it, and Story Cloze its held-out fraction of stories.
+    """
+    if task.name == "custom":
+        if file is None:
+            raise GenptError("a custom task is evaluated on a file: pass --validation_file")
+        examples, _ = read_custom(
+            file, text_column=finetune.get("text_column", "text"), text_pair_column=finetune.get("text_pair_column"),
+            label_column=finetune.get("label_column", "label"), choice_columns=finetune.get("choice_columns"),
+            task_type=finetune["task_type"], label_names=task.label_names)
+        return examples
+    examples = read_split(task, "validation", data_dir=None if file else data_dir, file=file)
+    if task.name == "story_cloze" and file is None and not finetune.get("validation_file"):
+        # The run trained on the other stories of this file: score the held-out ones only.
+        _, examples = split_story_cloze(examples, finetune.get("validation_fraction", 0.2), seed=0)
+    return examples
+
+
+def format_prediction(task: Task, value: float | int) -> str:
+    """What the GLUE server expects: the file's label spelling, or a score for STS-B."""
+    if task.is_regression:
+        return f"{float(value):.3f}"
+    if task.file_labels is not None:
+        return task.file_labels[int(value)]
+    return str(int(value))
+
+
+def write_predictions(path: str | Path, task: Task, examples: Sequence[Example], predictions: np.ndarray, with_labels: bool) -> Path:
+    """`index<TAB>prediction[<TAB>label]`, one row per example in file order."""
+
+    def write(staging: Path) -> None:
+        with staging.open("w", encoding="utf-8") as file:
+            file.write("index\tprediction\tlabel\n" if with_labels else "index\tprediction\n")
+            for example, prediction in zip(examples, predictions):
+                row = [str(example.index), format_prediction(task, prediction)]
+                if with_labels:
+                    row.append("" if example.label is None else format_prediction(task, example.label))
+                file.write("\t".join(row) + "\n")
+
+    return write_file_atomically(path, write)
+
+
+def write_json(path: str | Path, values: dict[str, Any]) -> Path:
+    return write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))

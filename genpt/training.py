@@ -1,0 +1,52 @@
+"""Pieces every training stage shares: the accelerator, the optimizer, the precision choice."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+
+def multi_process_launch() -> bool:
+    """True under `torchrun` / `accelerate launch` with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    """`auto` is bf16 where the hardware computes it natively (recent GPUs, AVX-512-BF16 or
+    AMX CPUs), fp16 on older GPUs, and plain fp32 elsewhere."""
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
+
+
+def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) -> Any:
+    from accelerate import Accelerator
+
+    if not multi_process_launch():
+        # accelerate keeps its state per process; a second run in the same Python session
+        # (another precision, say) must not inherit the first run's settings.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(
+        mixed_precision=resolve_mixed_precision(mixed_precision),
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        # Under torchrun / accelerate launch without GPUs, accelerate starts gloo DDP only
+        # when told it runs on CPU; alone, it would train each process separately.
+        cpu=multi_process_launch() and not torch.cuda.is_available(),
+    )
+
+
+def adamw(model: torch.nn.Module, *, lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.999),
+          eps: float = 1e-8, device: torch.device | None = None) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices only, as in the paper: no decay on
+    biases and LayerNorm gains."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = device is not None and device.type in ("cpu", "cuda")  # one kernel for all parameters: 3x faster on CPU
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)

@@ -1,0 +1,102 @@
+"""GPT-1's input transformations (paper, section 3.3, figure 1).
+
+Every task becomes one or more token sequences for the same pretrained decoder:
+
+    single (classification)   s text e
+    pair (entailment)         s premise $ hypothesis e
+    similarity                s A $ B e   and   s B $ A e      (both orderings)
+    multiple choice           s context $ answer_k e           (one per candidate)
+
+`s` start, `$` delimiter, `e` extract: the classifier reads the final hidden state at `e`.
+Truncation never drops a special token: texts are cut, longest first, to fit around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from genpt import special_tokens
+from genpt.errors import GenptError
+from genpt.tasks import Example, InputFormat
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    start: int
+    delim: int
+    extract: int
+    pad: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> SpecialIds:
+        ids = {token: tokenizer.convert_tokens_to_ids(token) for token in special_tokens.ALL}
+        return cls(ids[special_tokens.START], ids[special_tokens.DELIM], ids[special_tokens.EXTRACT], ids[special_tokens.PAD])
+
+
+def single(text: list[int], ids: SpecialIds, max_length: int) -> list[int]:
+    """`s text e`, the text cut to fit `max_length`."""
+    return [ids.start, *text[: max_length - 2], ids.extract]
+
+
+def pair(first: list[int], second: list[int], ids: SpecialIds, max_length: int) -> list[int]:
+    """`s first $ second e`, cutting the longer text first until the whole fits."""
+    first, second = truncate_longest_first(first, second, max_length - 3)
+    return [ids.start, *first, ids.delim, *second, ids.extract]
+
+
+def truncate_longest_first(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Cut tokens from the end of the longer of the two until they hold `budget` together."""
+    excess = len(first) + len(second) - budget
+    if excess <= 0:
+        return first, second
+    # Cut the longer down to the shorter's length, then both alike; on a tie the second text
+    # loses the odd token (the rule of `transformers`' "longest_first" truncation).
+    from_longer = min(excess, abs(len(first) - len(second)))
+    rest = excess - from_longer
+    cut_first = (from_longer if len(first) > len(second) else 0) + rest // 2
+    cut_second = (from_longer if len(first) <= len(second) else 0) + (rest + 1) // 2
+    return first[: len(first) - cut_first], second[: len(second) - cut_second]
+
+
+def transform(example_tokens: Sequence[list[int]], input_format: InputFormat, ids: SpecialIds, max_length: int) -> list[list[int]]:
+    """The sequences one example becomes: 1 for single and pair, 2 for similarity, K for K choices.
+
+    `example_tokens` holds the example's texts already tokenized, in the order
+    (text_a,) / (text_a, text_b) / (context, choice_1, ..., choice_K).
+    """
+    if max_length < 5:
+        raise GenptError(f"--max_seq_length {max_length} is too short for the special tokens (at least 5)")
+    if input_format == "single":
+        return [single(example_tokens[0], ids, max_length)]
+    if input_format == "pair":
+        return [pair(example_tokens[0], example_tokens[1], ids, max_length)]
+    if input_format == "similarity":
+        a, b = example_tokens[0], example_tokens[1]
+        return [pair(a, b, ids, max_length), pair(b, a, ids, max_length)]
+    if input_format == "multiple_choice":
+        context, *choices = example_tokens
+        return [pair(context, choice, ids, max_length) for choice in choices]
+    raise ValueError(f"unknown input format {input_format!r}")
+
+
+def example_texts(example: Example, input_format: InputFormat) -> list[str]:
+    if input_format == "single":
+        return [example.text_a]
+    if input_format in ("pair", "similarity"):
+        return [example.text_a, example.text_b or ""]
+    return [example.text_a, *(example.choices or ())]
+
+
+def encode_examples(examples: Sequence[Example], input_format: InputFormat, tokenizer, max_length: int) -> list[list[list[int]]]:
+    """Token sequences of every example (see `transform`), tokenized in one parallel batch."""
+    texts = [example_texts(example, input_format) for example in examples]
+    flat = [text for group in texts for text in group]
+    # add_special_tokens=False: the transformation places s, $ and e itself.
+    encoded = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    ids = SpecialIds.from_tokenizer(tokenizer)
+    sequences, position = [], 0
+    for group in texts:
+        sequences.append(transform(encoded[position : position + len(group)], input_format, ids, max_length))
+        position += len(group)
+    return sequences
