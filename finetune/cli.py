@@ -26,11 +26,11 @@ HELP = {
     "init": "genpt pretraining run folder, Hugging Face openai-gpt/gpt2 folder (or hub id), or scratch",
     "tokenizer": "tokenizer folder (needed with --init scratch)",
     "preset": "model preset (needed with --init scratch)",
-    "data_dir": "GLUE folder (glue_data layout) or the task's own folder; for story_cloze, the folder of its CSV",
+    "data_dir": "GLUE folder (glue_data layout) or the task's own folder; for story_cloze, the folder of its "
+                "val CSV, split 80/20 by story id into train and dev",
     "predict": "also predict these unlabelled splits and write GLUE submission files",
     "aux_lm_weight": "lambda of the auxiliary LM loss, L3 = L2 + lambda * L1 (0 disables)",
     "max_steps": "stop after this many optimizer steps (overrides --num_train_epochs)",
-    "validation_fraction": "story_cloze: fraction of stories held out for evaluation",
     "task_type": "custom tasks: what the files hold",
 }
 

@@ -17,5 +17,5 @@ def default_corpus_dir() -> Path:
 
 
 def default_glue_dir() -> Path:
-    """Folder laid out like GLUE's `glue_data/`: `SST-2/train.tsv` (a 5,000-row slice) and `SST-2/dev.tsv`."""
+    """Folder laid out like GLUE's `glue_data/`: `SST-2/train.tsv` (a 5,000-row slice), `SST-2/dev.tsv` and `SST-2/test.tsv`."""
     return DEFAULT_DATA_DIR / "glue"

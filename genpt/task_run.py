@@ -27,7 +27,7 @@ from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.errors import GenptError
 from genpt.heads import GPTForTask
 from genpt.task_data import Collator, TaskDataset, eval_loader
-from genpt.tasks import Example, Task, read_custom, read_split, split_story_cloze
+from genpt.tasks import Example, Task, read_custom, read_split
 from genpt.tokenization import load_tokenizer
 from genpt.transformations import SpecialIds, encode_examples
 
@@ -122,7 +122,7 @@ def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path 
     """A labelled evaluation split of `task`, read as the fine-tuning run read its dev set.
 
     `finetune` is the run's resolved options (config.yaml's finetune: section): custom tasks
-    take their column names from it, and Story Cloze its held-out fraction of stories.
+    take their column names from it.
     """
     if task.name == "custom":
         if file is None:
@@ -132,11 +132,8 @@ def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path 
             label_column=finetune.get("label_column", "label"), choice_columns=finetune.get("choice_columns"),
             task_type=finetune["task_type"], label_names=task.label_names)
         return examples
-    examples = read_split(task, "validation", data_dir=None if file else data_dir, file=file)
-    if task.name == "story_cloze" and file is None and not finetune.get("validation_file"):
-        # The run trained on the other stories of this file: score the held-out ones only.
-        _, examples = split_story_cloze(examples, finetune.get("validation_fraction", 0.2), seed=0)
-    return examples
+    # Story Cloze from a folder: the same held-out 20% of stories the run was evaluated on.
+    return read_split(task, "validation", data_dir=None if file else data_dir, file=file)
 
 
 def format_prediction(task: Task, value: float | int) -> str:

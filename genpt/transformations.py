@@ -46,17 +46,19 @@ def pair(first: list[int], second: list[int], ids: SpecialIds, max_length: int) 
 
 
 def truncate_longest_first(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
-    """Cut tokens from the end of the longer of the two until they hold `budget` together."""
-    excess = len(first) + len(second) - budget
-    if excess <= 0:
+    """Cut the ends of the two texts until they hold `budget` tokens together.
+
+    The rule of the `tokenizers` library's "longest_first" strategy, so that a genpt
+    tokenizer's own pair template gives the same ids: the shorter text keeps up to half the
+    budget, the longer the rest (on a tie the second text counts as the longer).
+    """
+    if len(first) + len(second) <= budget:
         return first, second
-    # Cut the longer down to the shorter's length, then both alike; on a tie the second text
-    # loses the odd token (the rule of `transformers`' "longest_first" truncation).
-    from_longer = min(excess, abs(len(first) - len(second)))
-    rest = excess - from_longer
-    cut_first = (from_longer if len(first) > len(second) else 0) + rest // 2
-    cut_second = (from_longer if len(first) <= len(second) else 0) + (rest + 1) // 2
-    return first[: len(first) - cut_first], second[: len(second) - cut_second]
+    keep_shorter = min(min(len(first), len(second)), budget // 2)
+    keep_longer = budget - keep_shorter
+    if len(first) > len(second):
+        return first[:keep_longer], second[:keep_shorter]
+    return first[:keep_shorter], second[:keep_longer]
 
 
 def transform(example_tokens: Sequence[list[int]], input_format: InputFormat, ids: SpecialIds, max_length: int) -> list[list[int]]:

@@ -66,6 +66,7 @@ def make_sst2(glue_dir: Path, target_dir: Path) -> None:
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / "train.tsv").write_bytes(header + b"".join(rows[index] for index in chosen))
     shutil.copyfile(glue_dir / "SST-2" / "dev.tsv", target_dir / "dev.tsv")
+    shutil.copyfile(glue_dir / "SST-2" / "test.tsv", target_dir / "test.tsv")  # unlabelled: for submission files
 
 
 def make_all(data_dir: Path, output_dir: Path) -> list[Path]:
@@ -77,7 +78,8 @@ def make_all(data_dir: Path, output_dir: Path) -> list[Path]:
         make_book(data_dir / "gutenberg" / "books" / author / f"{stem}.txt.gz", target)
         made.append(target)
     make_sst2(data_dir / "glue", output_dir / "glue" / "SST-2")
-    made += [output_dir / "glue" / "SST-2" / "train.tsv", output_dir / "glue" / "SST-2" / "dev.tsv"]
+    made += [output_dir / "glue" / "SST-2" / "train.tsv", output_dir / "glue" / "SST-2" / "dev.tsv",
+             output_dir / "glue" / "SST-2" / "test.tsv"]
     return made
 
 
