@@ -130,8 +130,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
         model.train()
         loader = accelerator.prepare(train_loader(train_set, config.batch_size, collator, config.seed, epoch, config.group_by_length))
         window = {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
+        started = time.perf_counter()  # a step is timed from its batch's loading to its optimizer step
         for batch in loader:
-            started = time.perf_counter()
             output = model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=config.aux_lm_weight)
             accelerator.backward(output.loss)
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -146,11 +146,13 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
             bar.update(1)
             if step % config.logging_steps == 0 or step == total_steps:
                 record = _training_record(window, step, epoch, scheduler.get_last_lr()[0], accelerator)
+                record.update(examples_seen=trained_examples, train_seconds=round(train_seconds, 4))
                 log.write(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
                 window = dict.fromkeys(window, 0.0)
             if step == total_steps:
                 break
+            started = time.perf_counter()  # logging excluded, the next batch's loading included
         scores = evaluate(model, task, dev_set, collator, config.eval_batch_size, accelerator)
         log.write({"step": step, "epoch": epoch + 1, **{f"eval_{k}": v for k, v in scores.items()}})
         main = task.metrics[0]

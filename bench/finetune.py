@@ -1,0 +1,121 @@
+"""Fine-tuning throughput on SST-2: `genpt finetune` against the Hugging Face Trainer with
+`OpenAIGPTForSequenceClassification` of the same size.
+
+Both train the same architecture (the `mini` preset unless --preset says otherwise) on the
+same SST-2 examples, each encoded as `start text extract` by the same tokenizer, with the
+same batch size, precision, optimizer (fused AdamW, lr 6.25e-5, linear schedule with 0.2%
+warm-up), clipping at 1.0 and one epoch. Each side pads its own way: genpt pads per batch
+and groups batches by length; the Trainer pads per batch with `DataCollatorWithPadding`.
+Throughput is examples per second of training, data loading and optimizer included, after
+--warmup steps; evaluation is excluded on both sides. genpt runs without the auxiliary LM
+loss (the HF class has none) and again with it (lambda 0.5, the paper's default).
+
+    python bench/finetune.py                                    # embedded SST-2 slice, fp32 and bf16
+    python bench/finetune.py --data_dir ../shared/data/glue --max_train_samples 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from genpt.config import GPTConfig
+from genpt.convert import to_hf_config
+from genpt.finetune.train import FinetuneConfig, finetune
+from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tasks import get_task, read_split
+from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.train import train_tokenizer
+
+
+def genpt_examples_per_second(config: FinetuneConfig, output_dir: Path, warmup: int) -> float:
+    """Examples/s over the steps after warm-up, from the per-step log (logging every step)."""
+    finetune(config, output_dir, show_progress=False)
+    rows = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "train_seconds" in r]
+    first, last = steps[warmup - 1], steps[-1]
+    return (last["examples_seen"] - first["examples_seen"]) / (last["train_seconds"] - first["train_seconds"])
+
+
+def trainer_examples_per_second(tokenizer_dir: str, preset: str, texts: list[str], labels: list[int], *,
+                                batch_size: int, max_seq_length: int, bf16: bool, seed: int, warmup: int,
+                                output_dir: Path) -> float:
+    from datasets import Dataset
+    from transformers import (DataCollatorWithPadding, OpenAIGPTForSequenceClassification, Trainer,
+                              TrainerCallback, TrainingArguments)
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model_config = GPTConfig.from_name(preset, vocab_size=len(tokenizer))
+    hf_config = to_hf_config(model_config, pad_token_id=tokenizer.pad_token_id)
+    hf_config.num_labels = 2
+    torch.manual_seed(seed)
+    model = OpenAIGPTForSequenceClassification(hf_config)
+    # The genpt tokenizer's template already gives `start text extract`.
+    encoded = tokenizer(texts, truncation=True, max_length=max_seq_length)
+    dataset = Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": labels})
+    step_ends: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            step_ends.append(time.perf_counter())
+
+    arguments = TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=batch_size, num_train_epochs=1,
+        learning_rate=6.25e-5, warmup_ratio=0.002, lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0,
+        optim="adamw_torch_fused", bf16=bf16, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        logging_steps=10**9, save_strategy="no", eval_strategy="no", report_to=[], seed=seed, disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=arguments, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[StepTimer()])
+    trainer.train()
+    examples_after_warmup = len(texts) - warmup * batch_size
+    return examples_after_warmup / (step_ends[-1] - step_ends[warmup - 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", default=str(default_glue_dir()), help="GLUE folder holding SST-2/")
+    parser.add_argument("--tokenizer", help="tokenizer folder (default: train an 8,192-token one on the embedded books)")
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_train_samples", type=int, default=3000)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=5, help="steps left out of the timing")
+    parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16"])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        tokenizer = args.tokenizer or str(workdir / "tokenizer")
+        if not args.tokenizer:
+            train_tokenizer([default_corpus_dir()], output_dir=tokenizer, vocab_size=8192, show_progress=False)
+        examples = read_split(get_task("sst2"), "train", data_dir=args.data_dir)[: args.max_train_samples]
+        texts, labels = [e.text_a for e in examples], [int(e.label) for e in examples]
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; preset {args.preset}, SST-2 {len(examples)} "
+              f"examples, batch {args.batch_size}, max length {args.max_seq_length}, {args.warmup} warm-up steps untimed")
+        print("| precision | genpt, no aux LM (ex/s) | genpt, aux LM 0.5 (ex/s) | HF Trainer + OpenAIGPTForSequenceClassification (ex/s) | speed-up (no aux LM) |")
+        print("|---|---:|---:|---:|---:|")
+        for precision in args.precisions:
+            ours = {}
+            for aux in (0.0, 0.5):
+                config = FinetuneConfig(
+                    task="sst2", init="scratch", tokenizer=tokenizer, preset=args.preset, data_dir=args.data_dir,
+                    batch_size=args.batch_size, num_train_epochs=1, max_train_samples=args.max_train_samples,
+                    max_eval_samples=args.batch_size, max_seq_length=args.max_seq_length, aux_lm_weight=aux,
+                    mixed_precision=precision, logging_steps=1, seed=args.seed)
+                ours[aux] = genpt_examples_per_second(config, workdir / f"genpt-{precision}-{aux}", args.warmup)
+            theirs = trainer_examples_per_second(
+                tokenizer, args.preset, texts, labels, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+                bf16=precision == "bf16", seed=args.seed, warmup=args.warmup, output_dir=workdir / f"trainer-{precision}")
+            print(f"| {'fp32' if precision == 'no' else precision} | {ours[0.0]:,.1f} | {ours[0.5]:,.1f} | {theirs:,.1f} | "
+                  f"{ours[0.0] / theirs:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
