@@ -84,4 +84,4 @@ def run(args: argparse.Namespace) -> None:
         print(f"{summary['task']}: {shown} (best epoch {results['epoch']}, {results['eval_samples']} dev examples); "
               f"{summary['examples_per_s']:.1f} examples/s; run folder {summary['output_dir']}")
         if summary["test_predictions"]:
-            print(f"test predictions: {summary['test_predictions']}")
+            print(f"test predictions: {', '.join(summary['test_predictions'])}")

@@ -85,7 +85,9 @@ class FinetuneConfig:
 class Splits:
     train: list[Example]
     validation: list[Example]
-    test: list[Example] | None
+    tests: dict[str, list[Example]]  # split name -> unlabelled examples to predict (--predict test)
+    # more labelled dev sets scored with the best weights: MNLI's mismatched dev set
+    extra_validation: dict[str, list[Example]] = dataclasses.field(default_factory=dict)
 
 
 def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
@@ -205,7 +207,7 @@ def load_task_data(config: FinetuneConfig) -> tuple[Task, Splits]:
     for name, examples in (("training", train), ("validation", validation)):
         if not examples:
             raise GenptError(f"the {name} split of {task.name} is empty")
-    return task, Splits(train, validation, splits.test)
+    return task, Splits(train, validation, splits.tests, splits.extra_validation)
 
 
 def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
@@ -215,10 +217,14 @@ def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
     # Story Cloze from --data_dir: its labelled val file split 80/20 by story (genpt.tasks).
     train = read("train", config.train_file)
     validation = read("validation", config.validation_file)
-    test = None
+    tests, extra = {}, {}
     if "test" in config.predict:
-        test = read("test", config.test_file)
-    return Splits(train, validation, test)
+        tests["test"] = read("test", config.test_file)
+    if task.name == "mnli" and not config.validation_file:  # GLUE reports matched and mismatched
+        extra["mismatched"] = read("validation_mismatched", None)
+        if "test" in config.predict and not config.test_file:
+            tests["test_mismatched"] = read("test_mismatched", None)
+    return Splits(train, validation, tests, extra)
 
 
 def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
@@ -231,10 +237,12 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
     train, label_names = task_registry.read_custom(config.train_file, **options)
     task = resolve_task(config, label_names)
     validation, _ = task_registry.read_custom(config.validation_file, label_names=label_names, **options)
-    test = None
-    if "test" in config.predict and config.test_file:
-        test, _ = task_registry.read_custom(config.test_file, label_names=label_names, require_label=False, **options)
-    return task, Splits(train, validation, test)
+    tests = {}
+    if "test" in config.predict:
+        if not config.test_file:
+            raise GenptError("--predict test with --task custom needs --test_file")
+        tests["test"], _ = task_registry.read_custom(config.test_file, label_names=label_names, require_label=False, **options)
+    return task, Splits(train, validation, tests)
 
 
 # ---- outputs ----------------------------------------------------------------------------
@@ -243,23 +251,32 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
 def _write_outputs(model: GPTForTask, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
                    config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
                    records: list[dict[str, Any]]) -> dict[str, Any]:
-    """eval_results.json, predictions_dev.tsv and, with --predict test, the submission file."""
-    predictions, _ = predict(model, dev_set, collator, config.eval_batch_size, accelerator)
-    scores = compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items])
-    results = {**scores, "epoch": best["epoch"], "eval_samples": len(dev_set)}
-    test_file = None
-    if splits.test is not None:
-        test_set = TaskDataset(splits.test, encode_examples(splits.test, task.input_format, tokenizer, config.max_seq_length))
-        test_predictions, _ = predict(model, test_set, collator, config.eval_batch_size, accelerator)
-        test_file = output_dir / task_registry.submission_filename(task, "test")
+    """eval_results.json, predictions_dev.tsv (and MNLI's predictions_dev_mismatched.tsv) and,
+    with --predict test, the GLUE submission files, all from the best epoch's weights."""
+
+    def predictions_of(examples: list[Example]):
+        dataset = TaskDataset(examples, encode_examples(examples, task.input_format, tokenizer, config.max_seq_length))
+        return predict(model, dataset, collator, config.eval_batch_size, accelerator)[0]
+
+    predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator)[0]
+    results = {**compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items]),
+               "epoch": best["epoch"], "eval_samples": len(dev_set)}
+    files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
+    for name, examples in splits.extra_validation.items():
+        extra = predictions_of(examples)
+        scores = compute_metrics(task.metrics, extra, [e.label for e in examples])
+        results.update({f"{name}_{k}": v for k, v in scores.items()}, **{f"{name}_eval_samples": len(examples)})
+        files[f"predictions_dev_{name}.tsv"] = (examples, extra, True)
+    for split, examples in splits.tests.items():
+        files[task_registry.submission_filename(task, split)] = (examples, predictions_of(examples), False)
     if accelerator.is_main_process:
-        write_predictions(output_dir / "predictions_dev.tsv", task, splits.validation, predictions, with_labels=True)
+        for name, (examples, values, with_labels) in files.items():
+            write_predictions(output_dir / name, task, examples, values, with_labels=with_labels)
         write_json(output_dir / "eval_results.json", results)
-        if test_file is not None:
-            write_predictions(test_file, task, splits.test, test_predictions, with_labels=False)
         plot_finetune_curves(records, output_dir / "training_curve.png", task.metrics[0], title=f"genpt finetune: {task.name}")
+    submissions = [str(output_dir / name) for name, (_, _, labelled) in files.items() if not labelled]
     return {"task": task.name, "eval_results": results, "output_dir": str(output_dir),
-            "test_predictions": str(test_file) if test_file else None, "is_main_process": accelerator.is_main_process}
+            "test_predictions": submissions, "is_main_process": accelerator.is_main_process}
 
 
 def _start_run_folder(output_dir: Path, model_config, task: Task, config: FinetuneConfig, pretrained) -> None:

@@ -265,3 +265,34 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path, capsys, tokeni
     shutil.copytree(other, broken / "tokenizer")
     _fails(capsys, ["eval", "--run", str(broken), "--data_dir", str(default_glue_dir())], "tokenizer", "500")
     _fails(capsys, ["eval", "--run", str(sst2_run), "--task", "rte", "--data_dir", str(default_glue_dir())], "sst2")
+
+
+def test_mnli_scores_matched_and_mismatched_and_writes_both_submissions(tmp_path, tokenizer_dir):
+    """MNLI (absent from ../shared) in its GLUE layout: both dev sets scored, both test files written."""
+    prefix = "index\tpromptID\tpairID\tgenre\ts1_bp\ts2_bp\ts1_p\ts2_p\tsentence1\tsentence2"
+    labels = ("entailment", "neutral", "contradiction")
+
+    def rows(count: int, labelled: int) -> str:
+        lines = []
+        for i in range(count):
+            fields = [str(i), "1", f"{i}e", "fiction", "(", "(", "(", "(", f"A man walks {i}.", f"Someone moves {i}."]
+            lines.append("\t".join(fields + [labels[i % 3]] * labelled))
+        return "\n".join(lines) + "\n"
+
+    root = tmp_path / "glue" / "MNLI"
+    root.mkdir(parents=True)
+    (root / "train.tsv").write_text(f"{prefix}\tlabel1\tgold_label\n" + rows(12, 2))
+    for part, count in (("matched", 5), ("mismatched", 7)):
+        (root / f"dev_{part}.tsv").write_text(f"{prefix}\tlabel1\tgold_label\n" + rows(count, 2))
+        (root / f"test_{part}.tsv").write_text(f"{prefix}\n" + rows(count + 1, 0))
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "mnli", "--data_dir", str(tmp_path / "glue"), "--init", "scratch", "--tokenizer",
+                 str(tokenizer_dir), "--preset", "tiny", "--num_train_epochs", "1", "--mixed_precision", "no",
+                 "--predict", "test", "--output_dir", str(run)]) == 0
+    results = json.loads((run / "eval_results.json").read_text())
+    assert results["eval_samples"] == 5 and results["mismatched_eval_samples"] == 7
+    assert 0 <= results["mismatched_accuracy"] <= 1
+    assert len((run / "predictions_dev_mismatched.tsv").read_text().splitlines()) == 8
+    for name, count in (("MNLI-m.tsv", 6), ("MNLI-mm.tsv", 8)):
+        predicted = [r.split("\t")[1] for r in (run / name).read_text().splitlines()[1:]]
+        assert len(predicted) == count and set(predicted) <= set(labels)
