@@ -17,6 +17,7 @@ EPILOG = """examples:
       --text_column review --label_column stars --init runs/mini --output_dir runs/reviews
 
 Tasks: cola sst2 mrpc stsb qqp mnli qnli rte wnli (GLUE), story_cloze, custom.
+Ctrl-C checkpoints and stops (exit 130); --resume auto continues exactly where it stopped.
 The run folder holds config.yaml, tokenizer/, model.safetensors (best epoch), eval_results.json,
 predictions_dev.tsv, metrics.jsonl, training_curve.png and, with --predict test, the GLUE
 submission file (e.g. SST-2.tsv). Re-evaluate it with `genpt eval --run DIR --task NAME`."""
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output_dir", required=True, help="the run folder")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a fine-tuned model already there")
+    parser.add_argument("--resume", metavar="PATH|auto", help="continue from a checkpoint folder, or the newest in --output_dir")
     hints = typing.get_type_hints(FinetuneConfig)
     defaults = FinetuneConfig(task="", init="")
     for f in dataclasses.fields(FinetuneConfig):
@@ -72,12 +74,16 @@ def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, def
         parser.add_argument(f"--{name}", type=base, default=default, required=required, metavar=metavar, help=help_text)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
     from genpt.finetune.train import FinetuneConfig, finetune
 
     values = vars(args)
     config = FinetuneConfig(**{f.name: values[f.name] for f in dataclasses.fields(FinetuneConfig)})
-    summary = finetune(config, args.output_dir, overwrite=args.overwrite_output_dir)
+    summary = finetune(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
+    if summary["stop_reason"] == "interrupted":
+        if summary["is_main_process"]:
+            print(f"interrupted at step {summary['steps']}: run the same command with --resume auto to continue")
+        return 130  # the shell's code for a run stopped by Ctrl-C
     if summary["is_main_process"]:
         results = summary["eval_results"]
         shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float))
@@ -85,3 +91,4 @@ def run(args: argparse.Namespace) -> None:
               f"{summary['examples_per_s']:.1f} examples/s; run folder {summary['output_dir']}")
         if summary["test_predictions"]:
             print(f"test predictions: {', '.join(summary['test_predictions'])}")
+    return 0

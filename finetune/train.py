@@ -37,7 +37,7 @@ from genpt.pretrained import load_pretrained
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task
-from genpt.training import adamw, new_accelerator
+from genpt.training import adamw, new_accelerator, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
 
 TaskType = Literal["classification", "entailment", "similarity", "regression", "multiple_choice"]
@@ -78,6 +78,8 @@ class FinetuneConfig:
     seed: int = 42
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 where supported
     logging_steps: int = 20
+    save_steps: int | None = None  # also checkpoint every N steps (always at each epoch's end)
+    save_total_limit: int = 1  # newest checkpoints kept
     predict: list[str] = dataclasses.field(default_factory=list)  # ["test"]: GLUE submission files
 
 
@@ -90,12 +92,18 @@ class Splits:
     extra_validation: dict[str, list[Example]] = dataclasses.field(default_factory=dict)
 
 
-def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
-    """Fine-tune as `config` says into the run folder `output_dir`; returns a summary."""
+def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False, show_progress: bool = True,
+             resume: str | None = None) -> dict[str, Any]:
+    """Fine-tune as `config` says into the run folder `output_dir`; returns a summary.
+
+    `resume` is a checkpoint folder, or "auto" for the newest in `output_dir/checkpoints`.
+    """
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
-    _check_output_dir(output_dir, overwrite)
+    resume_from = _find_resume_checkpoint(output_dir, resume)
+    if resume_from is None:
+        _check_output_dir(output_dir, overwrite)
     _check_options(config)
     task, splits = load_task_data(config)
     set_seed(config.seed)  # before building the head: its initial weights are drawn here
@@ -119,63 +127,126 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * accelerator.num_processes))
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     scheduler = _linear_schedule(optimizer, total_steps, config.warmup_ratio)
+    state = {"step": 0, "epoch": 0, "batches_done": 0, "best": {}, "examples_seen": 0, "train_seconds": 0.0}
+    if resume_from is not None:
+        state = _restore(resume_from, resolved, model, optimizer, scheduler, accelerator)
     model, optimizer = accelerator.prepare(model, optimizer)
 
-    if accelerator.is_main_process:
+    if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, model_config, task, resolved, pretrained)
-    log = _Log(output_dir / "metrics.jsonl", accelerator.is_main_process)
-    best: dict[str, Any] = {}
-    step, trained_examples, train_seconds = 0, 0, 0.0
-    bar = tqdm(total=total_steps, desc=f"fine-tuning {task.name}", unit="step", dynamic_ncols=True,
-               disable=not (show_progress and accelerator.is_main_process))
-    for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-        model.train()
-        loader = accelerator.prepare(train_loader(train_set, config.batch_size, collator, config.seed, epoch, config.group_by_length))
-        window = {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
-        started = time.perf_counter()  # a step is timed from its batch's loading to its optimizer step
-        for batch in loader:
-            output = model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=config.aux_lm_weight)
-            accelerator.backward(output.loss)
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            examples = batch["labels"].size(0) * accelerator.num_processes
-            seconds = time.perf_counter() - started
-            trained_examples, train_seconds = trained_examples + examples, train_seconds + seconds
-            _accumulate(window, output, examples, seconds)
-            bar.update(1)
-            if step % config.logging_steps == 0 or step == total_steps:
-                record = _training_record(window, step, epoch, scheduler.get_last_lr()[0], accelerator)
-                record.update(examples_seen=trained_examples, train_seconds=round(train_seconds, 4))
-                log.write(record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
-                window = dict.fromkeys(window, 0.0)
-            if step == total_steps:
-                break
-            started = time.perf_counter()  # logging excluded, the next batch's loading included
-        scores = evaluate(model, task, dev_set, collator, config.eval_batch_size, accelerator)
-        log.write({"step": step, "epoch": epoch + 1, **{f"eval_{k}": v for k, v in scores.items()}})
-        main = task.metrics[0]
-        if not best or _score(scores[main]) > _score(best[main]):  # the first epoch always counts as best
-            best = {**scores, "epoch": epoch + 1, "step": step}
-            weights = accelerator.get_state_dict(model)
-            if accelerator.is_main_process:
-                write_file_atomically(output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
-        if step == total_steps:
-            break
-    bar.close()
-    accelerator.wait_for_everyone()
-
-    unwrapped = accelerator.unwrap_model(model)
-    ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
-    summary = _write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir, tokenizer,
-                             best, log.records)
-    summary.update(train_examples=trained_examples, train_seconds=round(train_seconds, 2),
-                   examples_per_s=round(trained_examples / max(train_seconds, 1e-9), 2), steps=step)
+    loop = _Loop(resolved, task, accelerator, model, optimizer, scheduler, train_set, dev_set, collator, output_dir,
+                 state, _Log(output_dir / "metrics.jsonl", accelerator.is_main_process, state), total_steps, steps_per_epoch)
+    with stop_on_interrupt("genpt finetune") as interrupted:
+        stop_reason = loop.run(interrupted, show_progress and accelerator.is_main_process)
+    summary = {"task": task.name, "stop_reason": stop_reason, "output_dir": str(output_dir), "steps": state["step"],
+               "train_examples": state["examples_seen"], "train_seconds": round(state["train_seconds"], 2),
+               "examples_per_s": round(state["examples_seen"] / max(state["train_seconds"], 1e-9), 2),
+               "is_main_process": accelerator.is_main_process}
+    if stop_reason == "finished":
+        unwrapped = accelerator.unwrap_model(model)
+        ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
+        summary.update(_write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir,
+                                      tokenizer, state["best"], loop.log.records))
     accelerator.end_training()
     return summary
+
+
+@dataclass
+class _Loop:
+    config: FinetuneConfig
+    task: Task
+    accelerator: Any
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_set: TaskDataset
+    dev_set: TaskDataset
+    collator: Collator
+    output_dir: Path
+    state: dict[str, Any]  # what a checkpoint holds besides the weights and optimizer
+    log: _Log
+    total_steps: int
+    steps_per_epoch: int
+
+    def run(self, interrupted: dict[str, bool], show_progress: bool) -> str:
+        """Train until `total_steps`; returns "finished" or "interrupted" (checkpoint saved)."""
+        c, acc, state = self.config, self.accelerator, self.state
+        bar = tqdm(total=self.total_steps, initial=state["step"], desc=f"fine-tuning {self.task.name}", unit="step",
+                   dynamic_ncols=True, disable=not show_progress)
+        for epoch in range(state["epoch"], math.ceil(self.total_steps / self.steps_per_epoch)):
+            self.model.train()
+            loader = acc.prepare(train_loader(self.train_set, c.batch_size, self.collator, c.seed, epoch, c.group_by_length))
+            window = _new_window()
+            started = time.perf_counter()  # a step is timed from its batch's loading to its optimizer step
+            for index, batch in enumerate(loader):
+                if index < state["batches_done"]:  # resumed mid-epoch: the same order, so skip what was done
+                    started = time.perf_counter()
+                    continue
+                self.train_step(batch, window, started)
+                bar.update(1)
+                if state["step"] % c.logging_steps == 0 or state["step"] == self.total_steps:
+                    record = _training_record(window, state, epoch, self.scheduler.get_last_lr()[0], acc)
+                    self.log.write(record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
+                    window = _new_window()
+                if _agreed(acc, interrupted["flag"]):
+                    self.save_checkpoint()
+                    bar.close()
+                    return "interrupted"
+                if c.save_steps and state["step"] % c.save_steps == 0:
+                    self.save_checkpoint()
+                if state["step"] == self.total_steps:
+                    break
+                started = time.perf_counter()  # logging excluded, the next batch's loading included
+            self.end_epoch(epoch)
+            if state["step"] == self.total_steps:
+                break
+        bar.close()
+        return "finished"
+
+    def train_step(self, batch: dict[str, torch.Tensor], window: dict[str, float], started: float) -> None:
+        c, acc, state = self.config, self.accelerator, self.state
+        output = self.model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=c.aux_lm_weight)
+        acc.backward(output.loss)
+        acc.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        examples = batch["labels"].size(0) * acc.num_processes
+        seconds = time.perf_counter() - started
+        state["step"] += 1
+        state["batches_done"] += 1
+        state["examples_seen"] += examples
+        state["train_seconds"] += seconds
+        _accumulate(window, output, examples, seconds)
+
+    def end_epoch(self, epoch: int) -> None:
+        """Score the dev set, keep the weights if they are the best so far, checkpoint."""
+        acc, state = self.accelerator, self.state
+        scores = evaluate(self.model, self.task, self.dev_set, self.collator, self.config.eval_batch_size, acc)
+        self.log.write({"step": state["step"], "epoch": epoch + 1, **{f"eval_{k}": v for k, v in scores.items()}})
+        main = self.task.metrics[0]
+        best = state["best"]
+        if not best or _score(scores[main]) > _score(best[main]):  # the first epoch always counts as best
+            state["best"] = {**scores, "epoch": epoch + 1, "step": state["step"]}
+            weights = acc.get_state_dict(self.model)
+            if acc.is_main_process:
+                write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
+        state["epoch"], state["batches_done"] = epoch + 1, 0
+        self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
+        acc = self.accelerator
+        rng_states = _gather_objects(acc, ckpt.rng_state())
+        weights = acc.get_state_dict(self.model)
+        if acc.is_main_process:
+            ckpt.save_checkpoint(
+                self.output_dir / "checkpoints" / ckpt.checkpoint_name(self.state["step"]), weights=weights,
+                optimizer=self.optimizer, scheduler=self.scheduler, rng_states=rng_states,
+                state={**self.state, "world_size": acc.num_processes, "config": dataclasses.asdict(self.config)},
+            )
+            ckpt.prune_checkpoints(self.output_dir / "checkpoints", self.config.save_total_limit)
+        acc.wait_for_everyone()
 
 
 def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator, batch_size: int, accelerator) -> dict[str, float]:
@@ -290,8 +361,47 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
         write_folder_atomically(output_dir / "tokenizer", lambda p: pretrained.tokenizer.save_pretrained(str(p)))
 
 
+TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continues
+    "task", "init", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
+    "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "group_by_length",
+    "seed", "mixed_precision",
+)
+
+
+def _find_resume_checkpoint(output_dir: Path, resume: str | None) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = ckpt.list_checkpoints(output_dir / "checkpoints")
+        return found[-1] if found else None  # nothing to resume: start afresh
+    path = Path(resume)
+    if not (path / ckpt.STATE_FILE).is_file():
+        raise GenptError(f"--resume {path}: not a checkpoint folder (no {ckpt.STATE_FILE})")
+    return path
+
+
+def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
+    saved = ckpt.read_state(folder)
+    for key in TRAJECTORY_KEYS:
+        old, new = saved.get("config", {}).get(key), getattr(config, key)
+        if old != new:
+            raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
+    if saved.get("world_size", 1) != accelerator.num_processes:
+        raise GenptError(f"--resume {folder}: saved by {saved.get('world_size')} processes, resumed by {accelerator.num_processes}")
+    ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
+    optimizer.load_state_dict(ckpt.load_torch_file(folder / ckpt.OPTIMIZER_FILE))
+    scheduler.load_state_dict(ckpt.load_torch_file(folder / ckpt.SCHEDULER_FILE))
+    ckpt.restore_rng_state(ckpt.load_torch_file(folder / ckpt.RNG_FILE)[accelerator.process_index])
+    return {k: saved[k] for k in ("step", "epoch", "batches_done", "best", "examples_seen", "train_seconds")}
+
+
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if (output_dir / ckpt.MODEL_FILE).exists() and not overwrite:
+    if overwrite:
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # never resume into another run's state
+    elif ckpt.list_checkpoints(output_dir / "checkpoints"):
+        raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
+                         "--overwrite_output_dir to start again, or choose another folder")
+    elif (output_dir / ckpt.MODEL_FILE).exists():
         raise GenptError(f"--output_dir {output_dir} already holds a fine-tuned model; pass --overwrite_output_dir or choose another folder")
 
 
@@ -328,6 +438,25 @@ def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
     return get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total_steps), total_steps)
 
 
+def _new_window() -> dict[str, float]:
+    return {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
+
+
+def _agreed(accelerator, flag: bool) -> bool:
+    """True on every process if true on any: all processes must stop at the same step."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), "sum") > 0)
+
+
+def _gather_objects(accelerator, obj: Any) -> list[Any]:
+    if accelerator.num_processes == 1:
+        return [obj]
+    from accelerate.utils import gather_object
+
+    return gather_object([obj])
+
+
 def _accumulate(window: dict[str, float], output, examples: int, seconds: float) -> None:
     window["loss"] += output.loss.item()
     window["task_loss"] += output.task_loss.item()
@@ -337,24 +466,38 @@ def _accumulate(window: dict[str, float], output, examples: int, seconds: float)
     window["seconds"] += seconds
 
 
-def _training_record(window: dict[str, float], step: int, epoch: int, lr: float, accelerator) -> dict[str, Any]:
-    batches = max(window["batches"], 1)
+def _training_record(window: dict[str, float], state: dict[str, Any], epoch: int, lr: float, accelerator) -> dict[str, Any]:
+    step, batches = state["step"], max(window["batches"], 1)
     values = torch.tensor([window["loss"], window["task_loss"], window["lm_loss"]], device=accelerator.device) / batches
     loss, task_loss, lm_loss = accelerator.reduce(values, reduction="mean").tolist()
     if not math.isfinite(loss):
         raise GenptError(f"loss became {loss} at step {step}; lower --learning_rate or check the data")
     return {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "task_loss": round(task_loss, 5),
-            "lm_loss": round(lm_loss, 5), "lr": lr, "examples_per_s": round(window["examples"] / max(window["seconds"], 1e-9), 2)}
+            "lm_loss": round(lm_loss, 5), "lr": lr, "examples_per_s": round(window["examples"] / max(window["seconds"], 1e-9), 2),
+            "examples_seen": state["examples_seen"], "train_seconds": round(state["train_seconds"], 4)}
 
 
 class _Log:
-    """metrics.jsonl, one JSON object per line; kept in memory for the curve."""
+    """metrics.jsonl, one JSON object per line; kept in memory for the curve. A resumed run
+    keeps the lines up to its checkpoint and drops what the interrupted run wrote after it."""
 
-    def __init__(self, path: Path, active: bool):
+    def __init__(self, path: Path, active: bool, state: dict[str, Any]):
         self.path, self.active, self.records = path, active, []
+        if state["step"] and path.exists():
+            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if _kept(r, state)]
+        if active:
+            write_file_atomically(path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
 
     def write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         if self.active:
             with self.path.open("a") as file:
                 file.write(json.dumps(record) + "\n")
+
+
+def _kept(record: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether a line the interrupted run logged happened before its checkpoint."""
+    if record["step"] != state["step"]:
+        return record["step"] < state["step"]
+    is_evaluation = any(key.startswith("eval_") for key in record)
+    return not is_evaluation or state["batches_done"] == 0  # the epoch's evaluation came before the checkpoint

@@ -75,7 +75,10 @@ def train_loader(dataset: TaskDataset, batch_size: int, collator: Collator, seed
         sampler = LengthGroupedSampler(batch_size, lengths=dataset.lengths(), generator=generator)
     else:
         sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collator)
+    # A generator of its own for the loader too: otherwise iterating draws a seed from the
+    # global RNG, and a resumed run's dropout masks would drift from the uninterrupted run's.
+    loader_generator = torch.Generator().manual_seed(seed * 1000 + epoch + 1)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collator, generator=loader_generator)
 
 
 def eval_loader(dataset: TaskDataset, batch_size: int, collator: Collator) -> DataLoader:

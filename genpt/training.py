@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -50,3 +53,29 @@ def adamw(model: torch.nn.Module, *, lr: float, weight_decay: float, betas: tupl
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = device is not None and device.type in ("cpu", "cuda")  # one kernel for all parameters: 3x faster on CPU
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
+
+
+@contextmanager
+def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
+    """Ctrl-C sets the flag: the loop finishes its step, saves a checkpoint, then stops.
+    A second Ctrl-C aborts at once."""
+    flag = {"flag": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if flag["flag"]:
+            raise KeyboardInterrupt
+        flag["flag"] = True
+        print(f"\n{command}: stopping after this step (Ctrl-C again to abort)", flush=True)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield flag
+    finally:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except ValueError:
+            pass

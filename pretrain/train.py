@@ -19,12 +19,10 @@ import dataclasses
 import json
 import math
 import shutil
-import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -39,7 +37,7 @@ from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer
-from genpt.training import adamw, new_accelerator
+from genpt.training import adamw, new_accelerator, stop_on_interrupt
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 
@@ -178,7 +176,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
 
     logger = MetricsLogger(output_dir, accelerator.is_main_process, resume_step=state["step"])
     loop = _Loop(run, corpus, accelerator, model, optimizer, scheduler, state, logger, output_dir)
-    with _stop_on_interrupt() as interrupted:
+    with stop_on_interrupt("genpt pretrain") as interrupted:
         summary = loop.run(interrupted, show_progress and accelerator.is_main_process)
     accelerator.end_training()
     return summary
@@ -427,31 +425,6 @@ def _gather_objects(accelerator, obj: Any) -> list[Any]:
     from accelerate.utils import gather_object
 
     return gather_object([obj])
-
-
-@contextmanager
-def _stop_on_interrupt() -> Iterator[dict[str, bool]]:
-    """Ctrl-C finishes the current step, saves a checkpoint, then stops (a second one kills)."""
-    flag = {"flag": False}
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if flag["flag"]:
-            raise KeyboardInterrupt
-        flag["flag"] = True
-        print("\ngenpt pretrain: stopping after this step (Ctrl-C again to abort)", flush=True)
-
-    try:
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield flag
-    finally:
-        try:
-            signal.signal(signal.SIGINT, previous)
-        except ValueError:
-            pass
 
 
 class MetricsLogger:

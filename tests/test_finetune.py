@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from genpt.checkpoint import save_state_dict
 from genpt.cli import main
@@ -296,3 +297,40 @@ def test_mnli_scores_matched_and_mismatched_and_writes_both_submissions(tmp_path
     for name, count in (("MNLI-m.tsv", 6), ("MNLI-mm.tsv", 8)):
         predicted = [r.split("\t")[1] for r in (run / name).read_text().splitlines()[1:]]
         assert len(predicted) == count and set(predicted) <= set(labels)
+
+
+def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir):
+    """Stopped after step 4 (mid-epoch, with dropout on) and resumed: every later loss, the dev
+    scores, the best weights and the predictions equal the uninterrupted run's, bit for bit."""
+    common = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
+              str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "96", "--max_eval_samples", "40",
+              "--batch_size", "16", "--num_train_epochs", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
+              "--save_steps", "4", "--save_total_limit", "10", "--mixed_precision", "no"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*common, "--output_dir", str(whole)]) == 0
+    shutil.copytree(whole, cut)  # the same run, as it stood when stopped right after step 4's checkpoint
+    for later in ("checkpoints/step-00000006", "checkpoints/step-00000008", "checkpoints/step-00000012",
+                  "model.safetensors", "eval_results.json", "predictions_dev.tsv", "training_curve.png"):
+        path = cut / later
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    # Mark the lines logged before the stop: a resumed run keeps them, a restarted one would rewrite them.
+    rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
+    (cut / "metrics.jsonl").write_text("".join(json.dumps({**r, "before_stop": r["step"] <= 4}) + "\n" for r in rows))
+    assert main([*common, "--output_dir", str(cut)]) == 2  # an unfinished run is never silently restarted
+    assert main([*common, "--output_dir", str(cut), "--resume", "auto"]) == 0
+    resumed = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed if r.get("before_stop")] == [1, 2, 3, 4]
+
+    def trajectory(run: Path) -> list[dict]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k not in ("examples_per_s", "train_seconds", "before_stop")} for r in rows]
+
+    assert trajectory(cut) == trajectory(whole)
+    assert [r["step"] for r in trajectory(cut) if "loss" in r] == list(range(1, 13))
+    assert (cut / "predictions_dev.tsv").read_bytes() == (whole / "predictions_dev.tsv").read_bytes()
+    ours, theirs = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    changed = common[:]
+    changed[changed.index("1e-3")] = "2e-3"
+    shutil.rmtree(cut / "checkpoints" / "step-00000006", ignore_errors=True)
+    assert main([*changed, "--output_dir", str(whole), "--resume", str(whole / "checkpoints" / "step-00000004")]) == 2
