@@ -37,7 +37,7 @@ from genpt.pretrained import load_pretrained
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task
-from genpt.training import adamw, new_accelerator, stop_on_interrupt
+from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
 
 TaskType = Literal["classification", "entailment", "similarity", "regression", "multiple_choice"]
@@ -101,7 +101,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
-    resume_from = _find_resume_checkpoint(output_dir, resume)
+    resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
         _check_output_dir(output_dir, overwrite)
     _check_options(config)
@@ -189,7 +189,7 @@ class _Loop:
                     self.log.write(record)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
                     window = _new_window()
-                if _agreed(acc, interrupted["flag"]):
+                if agreed(acc, [interrupted["flag"]])[0]:
                     self.save_checkpoint()
                     bar.close()
                     return "interrupted"
@@ -237,7 +237,7 @@ class _Loop:
 
     def save_checkpoint(self) -> None:
         acc = self.accelerator
-        rng_states = _gather_objects(acc, ckpt.rng_state())
+        rng_states = gather_objects(acc, ckpt.rng_state())
         weights = acc.get_state_dict(self.model)
         if acc.is_main_process:
             ckpt.save_checkpoint(
@@ -368,30 +368,13 @@ TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continue
 )
 
 
-def _find_resume_checkpoint(output_dir: Path, resume: str | None) -> Path | None:
-    if resume is None:
-        return None
-    if resume == "auto":
-        found = ckpt.list_checkpoints(output_dir / "checkpoints")
-        return found[-1] if found else None  # nothing to resume: start afresh
-    path = Path(resume)
-    if not (path / ckpt.STATE_FILE).is_file():
-        raise GenptError(f"--resume {path}: not a checkpoint folder (no {ckpt.STATE_FILE})")
-    return path
-
-
 def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
     saved = ckpt.read_state(folder)
     for key in TRAJECTORY_KEYS:
         old, new = saved.get("config", {}).get(key), getattr(config, key)
         if old != new:
             raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
-    if saved.get("world_size", 1) != accelerator.num_processes:
-        raise GenptError(f"--resume {folder}: saved by {saved.get('world_size')} processes, resumed by {accelerator.num_processes}")
-    ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
-    optimizer.load_state_dict(ckpt.load_torch_file(folder / ckpt.OPTIMIZER_FILE))
-    scheduler.load_state_dict(ckpt.load_torch_file(folder / ckpt.SCHEDULER_FILE))
-    ckpt.restore_rng_state(ckpt.load_torch_file(folder / ckpt.RNG_FILE)[accelerator.process_index])
+    ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
     return {k: saved[k] for k in ("step", "epoch", "batches_done", "best", "examples_seen", "train_seconds")}
 
 
@@ -440,21 +423,6 @@ def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
 
 def _new_window() -> dict[str, float]:
     return {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
-
-
-def _agreed(accelerator, flag: bool) -> bool:
-    """True on every process if true on any: all processes must stop at the same step."""
-    if accelerator.num_processes == 1:
-        return flag
-    return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), "sum") > 0)
-
-
-def _gather_objects(accelerator, obj: Any) -> list[Any]:
-    if accelerator.num_processes == 1:
-        return [obj]
-    from accelerate.utils import gather_object
-
-    return gather_object([obj])
 
 
 def _accumulate(window: dict[str, float], output, examples: int, seconds: float) -> None:

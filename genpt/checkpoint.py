@@ -127,3 +127,33 @@ def list_checkpoints(folder: str | Path) -> list[Path]:
 def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
     for path in list_checkpoints(folder)[:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def find_resume_checkpoint(output_dir: str | Path, resume: str | None) -> Path | None:
+    """`--resume`: a checkpoint folder, or "auto" for the newest under `output_dir/checkpoints`
+    (None when there is none yet: the run starts afresh)."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = list_checkpoints(Path(output_dir) / "checkpoints")
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise GenptError(f"--resume {path}: not a checkpoint folder (no {STATE_FILE})")
+    return path
+
+
+def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                           accelerator: Any) -> dict[str, Any]:
+    """Load a checkpoint's weights, optimizer, scheduler and this process's RNG state into a
+    run about to continue; returns the checkpoint's trainer state."""
+    if accelerator.distributed_type == "FSDP":
+        raise GenptError(f"--resume {folder}: resuming FSDP runs is not supported yet (their optimizer state is sharded)")
+    state = read_state(folder)
+    if state.get("world_size", 1) != accelerator.num_processes:
+        raise GenptError(f"--resume {folder}: saved by {state.get('world_size')} processes, resumed by {accelerator.num_processes}")
+    load_weights(model, folder / MODEL_FILE)
+    optimizer.load_state_dict(load_torch_file(folder / OPTIMIZER_FILE))
+    scheduler.load_state_dict(load_torch_file(folder / SCHEDULER_FILE))
+    restore_rng_state(load_torch_file(folder / RNG_FILE)[accelerator.process_index])
+    return state

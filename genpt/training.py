@@ -55,6 +55,24 @@ def adamw(model: torch.nn.Module, *, lr: float, weight_decay: float, betas: tupl
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
+def agreed(accelerator: Any, flags: list[bool]) -> list[bool]:
+    """Each flag, true if it is true on any process: every process must stop at the same
+    step, or one would wait in an evaluation's collective while another trains on."""
+    if accelerator.num_processes == 1:
+        return flags
+    votes = accelerator.reduce(torch.tensor(flags, dtype=torch.float32, device=accelerator.device), "sum")
+    return [bool(vote > 0) for vote in votes]
+
+
+def gather_objects(accelerator: Any, obj: Any) -> list[Any]:
+    """`obj` from every process, in rank order (RNG states for checkpoints, say)."""
+    if accelerator.num_processes == 1:
+        return [obj]
+    from accelerate.utils import gather_object
+
+    return gather_object([obj])
+
+
 @contextmanager
 def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
     """Ctrl-C sets the flag: the loop finishes its step, saves a checkpoint, then stops.

@@ -37,7 +37,7 @@ from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer
-from genpt.training import adamw, new_accelerator, stop_on_interrupt
+from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 
@@ -143,7 +143,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     output_dir = Path(output_dir)
     run = _resolve(run)
     t = run.training
-    resume_from = _find_resume_checkpoint(output_dir, resume)
+    resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
         _check_fresh_output_dir(output_dir)
 
@@ -247,7 +247,7 @@ class _Loop:
             bar.update(1)
 
             last = step + 1 == t.max_steps
-            over_time, stop_asked = _agreed(acc, [
+            over_time, stop_asked = agreed(acc, [
                 t.max_time_minutes is not None and self.state["elapsed_seconds"] > 60 * t.max_time_minutes,
                 interrupted["flag"],
             ])
@@ -292,7 +292,7 @@ class _Loop:
 
     def save_checkpoint(self) -> None:
         acc = self.accelerator
-        rng_states = _gather_objects(acc, ckpt.rng_state())
+        rng_states = gather_objects(acc, ckpt.rng_state())
         weights = acc.get_state_dict(self.model)
         if acc.is_main_process:
             folder = self.output_dir / "checkpoints" / ckpt.checkpoint_name(self.state["step"])
@@ -308,7 +308,7 @@ class _Loop:
         model = acc.unwrap_model(self.model)
         # What each process saw and ended with: ranks must end in sync and see different data.
         checksum = sum(p.detach().double().sum().item() * (i + 1) for i, p in enumerate(model.parameters()))
-        per_process = _gather_objects(acc, {"weights_checksum": checksum, "data_hash": data_hash.item()})
+        per_process = gather_objects(acc, {"weights_checksum": checksum, "data_hash": data_hash.item()})
         summary = {
             **self.state, "stop_reason": stop_reason, "world_size": acc.num_processes,
             "processes": per_process, "output_dir": str(self.output_dir),
@@ -363,18 +363,6 @@ def _check_fresh_output_dir(output_dir: Path) -> None:
         raise GenptError(f"--output_dir {output_dir} already holds a run; pass --resume auto to continue it, or choose another folder")
 
 
-def _find_resume_checkpoint(output_dir: Path, resume: str | None) -> Path | None:
-    if resume is None:
-        return None
-    if resume == "auto":
-        found = ckpt.list_checkpoints(output_dir / "checkpoints")
-        return found[-1] if found else None  # nothing yet: start fresh
-    path = Path(resume)
-    if not (path / ckpt.STATE_FILE).is_file():
-        raise GenptError(f"--resume {path}: not a checkpoint folder (no {ckpt.STATE_FILE})")
-    return path
-
-
 def _restore(folder: Path, run: RunConfig, model: GPT, optimizer, scheduler, accelerator) -> dict[str, Any]:
     saved = RunConfig.from_yaml(folder / "config.yaml")
     if saved.model != run.model:
@@ -384,15 +372,7 @@ def _restore(folder: Path, run: RunConfig, model: GPT, optimizer, scheduler, acc
         old, new = getattr(saved.training, key), getattr(run.training, key)
         if old != new:
             raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
-    if accelerator.distributed_type == "FSDP":
-        raise GenptError(f"--resume {folder}: resuming FSDP runs is not supported yet (their optimizer state is sharded)")
-    state = ckpt.read_state(folder)
-    if state.get("world_size", 1) != accelerator.num_processes:
-        raise GenptError(f"--resume {folder}: saved by {state.get('world_size')} processes, resumed by {accelerator.num_processes}")
-    ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
-    optimizer.load_state_dict(ckpt.load_torch_file(folder / ckpt.OPTIMIZER_FILE))
-    scheduler.load_state_dict(ckpt.load_torch_file(folder / ckpt.SCHEDULER_FILE))
-    ckpt.restore_rng_state(ckpt.load_torch_file(folder / ckpt.RNG_FILE)[accelerator.process_index])
+    state = ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
     return {k: state[k] for k in ("step", "tokens_seen", "best_val_loss", "elapsed_seconds")}
 
 
@@ -404,27 +384,10 @@ def _write_run_folder(run: RunConfig, output_dir: Path) -> None:
         write_folder_atomically(tokenizer_copy, lambda p: shutil.copytree(run.data.tokenizer, p, dirs_exist_ok=True))
 
 
-def _agreed(accelerator, flags: list[bool]) -> list[bool]:
-    """Each flag, true if it is true on any process: every process must stop at the same
-    step, or one would wait in an evaluation's collective while another trains on."""
-    if accelerator.num_processes == 1:
-        return flags
-    votes = accelerator.reduce(torch.tensor(flags, dtype=torch.float32, device=accelerator.device), "sum")
-    return [bool(vote > 0) for vote in votes]
-
-
 def _fingerprint(batch: torch.Tensor) -> torch.Tensor:
     """A number that differs when the windows differ (positions weight the tokens)."""
     weights = torch.arange(1, batch.numel() + 1, dtype=torch.float64).view_as(batch)
     return (batch.double() * weights).sum() / batch.numel()
-
-
-def _gather_objects(accelerator, obj: Any) -> list[Any]:
-    if accelerator.num_processes == 1:
-        return [obj]
-    from accelerate.utils import gather_object
-
-    return gather_object([obj])
 
 
 class MetricsLogger:
