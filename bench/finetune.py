@@ -66,7 +66,7 @@ def trainer_examples_per_second(tokenizer_dir: str, preset: str, texts: list[str
 
     arguments = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=batch_size, num_train_epochs=1,
-        learning_rate=6.25e-5, warmup_ratio=0.002, lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0,
+        learning_rate=6.25e-5, warmup_steps=0.002, lr_scheduler_type="linear", weight_decay=0.01, max_grad_norm=1.0,
         optim="adamw_torch_fused", bf16=bf16, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         logging_steps=10**9, save_strategy="no", eval_strategy="no", report_to=[], seed=seed, disable_tqdm=True,
     )

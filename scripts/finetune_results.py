@@ -5,7 +5,8 @@ the comparison table (the paper's Table 5 ablation, "no pre-training" row) as Ma
         --glue_dir ../shared/data/glue --story_cloze_dir ../shared/data/story_cloze
 
 Every fine-tune is a plain `genpt finetune` command, printed before it runs, so any row can
-be re-run by hand. Runs already finished in --output_dir are reused.
+be re-run by hand. Runs already finished in --output_dir are reused. Writes table.md and
+pretrained_vs_scratch.png into --output_dir.
 """
 
 from __future__ import annotations
@@ -63,6 +64,30 @@ def table(rows: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def chart(rows: dict[str, dict[str, dict]], path: Path) -> None:
+    """Grouped bars: each task's main metric, pretrained beside scratch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [SHOWN[task][0] for task in TASKS] + ["average"]
+    values = {label: [100 * rows[task][label][SHOWN[task][1]] for task in TASKS] for label in ("pretrained", "scratch")}
+    for label in values:
+        values[label].append(sum(values[label]) / len(TASKS))
+    figure, axes = plt.subplots(figsize=(9, 4))
+    positions = range(len(names))
+    axes.bar([p - 0.2 for p in positions], values["pretrained"], width=0.4, label="pretrained (genpt pretrain)")
+    axes.bar([p + 0.2 for p in positions], values["scratch"], width=0.4, label="scratch (no pretraining)")
+    axes.set_xticks(list(positions), [f"{n}\n({SHOWN[t][1]})" if t else n for n, t in zip(names, [*TASKS, ""])], fontsize=8)
+    axes.set(ylabel="dev score x 100", title="Fine-tuning the mini GPT: what pretraining buys")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--init", required=True, help="genpt pretraining run folder")
@@ -83,6 +108,7 @@ def main() -> None:
     if set(rows) == set(TASKS):
         markdown = table(rows)
         (Path(args.output_dir) / "table.md").write_text(markdown + "\n")
+        chart(rows, Path(args.output_dir) / "pretrained_vs_scratch.png")
         print(markdown)
     print(json.dumps(rows, indent=1))
 
