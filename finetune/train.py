@@ -36,12 +36,9 @@ from genpt.plots import plot_finetune_curves
 from genpt.pretrained import load_pretrained
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
-from genpt.tasks import Example, Task
+from genpt.tasks import Example, Task, TaskType
 from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
-
-TaskType = Literal["classification", "entailment", "similarity", "regression", "multiple_choice"]
-
 
 @dataclass
 class FinetuneConfig:
@@ -352,6 +349,12 @@ def _write_outputs(model: GPTForTask, task: Task, splits: Splits, dev_set: TaskD
 
 def _start_run_folder(output_dir: Path, model_config, task: Task, config: FinetuneConfig, pretrained) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
+    # What an overwritten run left: its checkpoints (never resume into them) and its outputs.
+    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+    # Only the files a run writes: an output folder may hold the user's own files too.
+    submissions = {task_registry.submission_filename(task, split) for split in ("test", "test_mismatched")}
+    for name in (ckpt.MODEL_FILE, "eval_results.json", "predictions_dev.tsv", "predictions_dev_mismatched.tsv", *submissions):
+        (output_dir / name).unlink(missing_ok=True)
     write_file_atomically(output_dir / "config.yaml",
                           lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config))))
     (output_dir / "metrics.jsonl").unlink(missing_ok=True)
@@ -380,8 +383,8 @@ def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, 
 
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if overwrite:
-        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # never resume into another run's state
-    elif ckpt.list_checkpoints(output_dir / "checkpoints"):
+        return  # the old run's checkpoints go once the new run has checked its inputs
+    if ckpt.list_checkpoints(output_dir / "checkpoints"):
         raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
                          "--overwrite_output_dir to start again, or choose another folder")
     elif (output_dir / ckpt.MODEL_FILE).exists():
