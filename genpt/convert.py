@@ -162,11 +162,12 @@ def _transpose_checked(tensor: torch.Tensor, name: str) -> torch.Tensor:
 # ---- whole models ----------------------------------------------------------------------
 
 
-def to_hf_model(model: GPT) -> PreTrainedModel:
-    """A `transformers` LM head model computing exactly what `model` computes."""
+def to_hf_model(model: GPT, **token_ids: int | None) -> PreTrainedModel:
+    """A `transformers` LM head model computing exactly what `model` computes;
+    `token_ids` (bos/eos/pad_token_id) go into its config."""
     from transformers import GPT2LMHeadModel, OpenAIGPTLMHeadModel
 
-    hf_config = to_hf_config(model.config)
+    hf_config = to_hf_config(model.config, **token_ids)
     hf_class = GPT2LMHeadModel if model.config.prenorm else OpenAIGPTLMHeadModel
     hf_model = hf_class(hf_config)
     state_dict = to_hf_state_dict(model.state_dict(), model.config)

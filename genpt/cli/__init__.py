@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "genpt.pretrain.cli",
     "genpt.finetune.cli",
     "genpt.eval.cli",
+    "genpt.cli.export",
     "genpt.cli.info",
     "genpt.cli.demo",
 )
