@@ -85,7 +85,7 @@ class DataConfig:
 TRAINING_PRESETS: dict[str, dict[str, Any]] = {
     "gpt1": dict(batch_size=64, learning_rate=2.5e-4, warmup_steps=2000, max_steps=100_000, save_steps=2000, eval_steps=1000),
     "mini": dict(batch_size=8, learning_rate=1e-3, warmup_steps=200, max_steps=5000, save_steps=250, eval_steps=100),
-    "tiny": dict(batch_size=16, learning_rate=2e-3, warmup_steps=50, max_steps=600, save_steps=200, eval_steps=100, eval_tokens=1 << 16),
+    "tiny": dict(batch_size=16, learning_rate=1e-3, warmup_steps=100, max_steps=1000, save_steps=200, eval_steps=100, eval_tokens=1 << 16),
 }
 
 TRAJECTORY_KEYS = (  # training settings a resumed run must share with the run it continues

@@ -172,8 +172,8 @@ def test_gradient_accumulation_counts_every_micro_batch(tmp_path, corpus, tokeni
     state = json.loads((run / "trainer_state.json").read_text())
     assert state["tokens_seen"] == 3 * 3 * 4 * 64  # steps x micro-batches x batch x window
     lrs = [r["lr"] for r in metrics(run) if "lr" in r]
-    schedule = TrainingConfig(max_steps=3, warmup_steps=2, learning_rate=2e-3)  # the tiny preset's lr
-    expected = [2e-3 * lr_multiplier(step, schedule) for step in (1, 2, 3)]
+    schedule = TrainingConfig(max_steps=3, warmup_steps=2, learning_rate=1e-3)  # the tiny preset's lr
+    expected = [1e-3 * lr_multiplier(step, schedule) for step in (1, 2, 3)]
     assert lrs == pytest.approx(expected)  # the schedule steps once per optimizer step, not per micro-batch
 
 
