@@ -8,6 +8,7 @@ import math
 import typing
 
 from genpt.config import PRESETS, GPTConfig
+from genpt.errors import GenptError
 
 EPILOG = """examples:
   genpt pretrain --preset tiny --tokenizer tok/ --input books/ --output_dir runs/tiny
@@ -15,6 +16,7 @@ EPILOG = """examples:
       --strip_gutenberg --output_dir runs/mini --max_time_minutes 30
   genpt pretrain --config runs/mini/config.yaml --output_dir runs/mini-again
   genpt pretrain --config runs/mini/config.yaml --output_dir runs/mini --resume auto
+  genpt pretrain --init hf/openai-gpt --input my_corpus/ --output_dir runs/adapted --max_steps 2000
   accelerate launch --multi_gpu --num_processes 8 -m genpt pretrain --preset gpt1 ...
 
 The run folder holds config.yaml (reproduces the run), tokenizer/, checkpoints/step-N/,
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # unset options leave the preset/config value
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS), help="model preset (with its training defaults)")
     source.add_argument("--config", metavar="FILE", help="run config YAML (a run folder's config.yaml reproduces it)")
     parser.add_argument("--output_dir", required=True, help="the run folder")
@@ -69,8 +71,12 @@ def run(args: argparse.Namespace) -> None:
     given = vars(args)
     if "config" in given:
         base = RunConfig.from_yaml(given["config"])
-    else:
+    elif "preset" in given:
         base = RunConfig(GPTConfig.from_name(given["preset"]), training_defaults(given["preset"]), DataConfig())
+    elif "init" in given:  # the model comes from --init; the gpt1 shape here is only a placeholder
+        base = RunConfig(GPTConfig.from_name("gpt1"), training_defaults(None), DataConfig())
+    else:
+        raise GenptError("give --preset NAME, --config FILE, or --init MODEL to say what to train")
     overrides = {group: {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
                  for group, cls in (("training", TrainingConfig), ("data", DataConfig))}
     run_config = RunConfig(

@@ -65,6 +65,7 @@ class TrainingConfig:
     save_steps: int = 500
     save_total_limit: int = 2  # newest checkpoints kept (the best model is kept apart)
     max_time_minutes: float | None = None  # stop cleanly, with a checkpoint, after this
+    init: str | None = None  # start from these weights (a genpt run, a Hugging Face openai-gpt/gpt2 folder or hub id)
 
 
 @dataclass
@@ -141,6 +142,9 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
+    init_model = None
+    if run.training.init and not (resume and ckpt.find_resume_checkpoint(output_dir, resume)):
+        run, init_model = _from_init(run, output_dir)
     run = _resolve(run)
     t = run.training
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
@@ -162,6 +166,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         _write_run_folder(run, output_dir)
 
     model = GPT(run.model)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
     optimizer = adamw(model, lr=t.learning_rate, weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2),
                       eps=t.adam_epsilon, device=accelerator.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, t))
@@ -330,6 +336,22 @@ def lr_multiplier(step: int, t: TrainingConfig) -> float:
         return (step + 1) / t.warmup_steps
     progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
     return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _from_init(run: RunConfig, output_dir: Path) -> tuple[RunConfig, GPT]:
+    """`--init`: the architecture and weights come from a published or earlier model, and its
+    tokenizer unless --tokenizer names one (a Hugging Face tokenizer gets GPT-1's special
+    tokens added and is saved into the run folder)."""
+    from genpt.pretrained import load_pretrained
+
+    pretrained = load_pretrained(run.training.init, tokenizer=run.data.tokenizer or None)
+    tokenizer = run.data.tokenizer or (str(pretrained.tokenizer_dir) if pretrained.tokenizer_dir else "")
+    if not tokenizer:
+        folder = output_dir / "tokenizer"
+        write_folder_atomically(folder, lambda p: pretrained.tokenizer.save_pretrained(str(p)))
+        tokenizer = str(folder)
+    model = dataclasses.replace(pretrained.model.config, name="custom")  # the init's shape, whatever the preset said
+    return RunConfig(model, run.training, dataclasses.replace(run.data, tokenizer=tokenizer)), pretrained.model
 
 
 def _resolve(run: RunConfig) -> RunConfig:

@@ -224,3 +224,56 @@ def test_gpt2_folder_imports_for_fine_tuning_with_equal_logits(tmp_path, tokeniz
     torch.testing.assert_close(loaded.model.eval()(ids).logits, hf(ids).logits, rtol=0, atol=1e-5)
     task_model = GPTForTask(loaded.model.config, "single", 2)
     task_model.transformer.load_state_dict(loaded.model.state_dict())  # what --init does
+
+
+def _openai_gpt_folder(folder: Path, tokenizer) -> "torch.nn.Module":
+    from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+    torch.manual_seed(0)
+    hf = OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2)).eval()
+    hf.save_pretrained(folder)
+    tokenizer.save_pretrained(str(folder))
+    return hf
+
+
+def test_pretraining_continues_from_a_hugging_face_folder(tmp_path, tokenizer_dir):
+    """`genpt pretrain --init HF_DIR`: the architecture, weights and tokenizer come from the folder."""
+    from safetensors.torch import load_file
+
+    from genpt.convert import from_hf_state_dict
+    from genpt.tokenization import load_tokenizer
+
+    hf = _openai_gpt_folder(tmp_path / "hf", load_tokenizer(tokenizer_dir))
+    run = tmp_path / "run"
+    assert main(["pretrain", "--init", str(tmp_path / "hf"), "--input", str(default_corpus_dir()), "--output_dir", str(run),
+                 "--max_steps", "1", "--batch_size", "2", "--seq_len", "32", "--learning_rate", "1e-12", "--warmup_steps", "0",
+                 "--eval_tokens", "256", "--mixed_precision", "no"]) == 0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["model"]["n_layer"], config["model"]["n_embd"], config["training"]["init"]) == (2, 32, str(tmp_path / "hf"))
+    expected = from_hf_state_dict(hf.state_dict(), GPTConfig(**{**TINY, "vocab_size": len(load_tokenizer(tokenizer_dir))}))
+    trained = load_file(run / "model.safetensors")
+    for name, tensor in trained.items():  # one step at lr 1e-12 leaves the imported weights as they were
+        torch.testing.assert_close(tensor, expected[name], rtol=0, atol=1e-6)
+
+
+def test_a_foreign_tokenizer_gets_gpt1s_special_tokens_on_import(tmp_path):
+    """A Hugging Face folder whose tokenizer lacks start/delim/extract/pad: they are added and
+    the embedding grows, the old rows unchanged."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from genpt import special_tokens
+    from genpt.pretrained import load_pretrained
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.train_from_iterator(["the cat sat on the mat"] * 50, trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    foreign = PreTrainedTokenizerFast(tokenizer_object=raw)
+    hf = _openai_gpt_folder(tmp_path / "hf", foreign)
+    loaded = load_pretrained(str(tmp_path / "hf"))
+    assert len(loaded.tokenizer) == len(foreign) + len(special_tokens.ALL) == loaded.model.config.vocab_size
+    assert all(token in loaded.tokenizer.get_vocab() for token in special_tokens.ALL)
+    old = hf.transformer.tokens_embed.weight
+    torch.testing.assert_close(loaded.model.wte.weight[: old.size(0)], old, rtol=0, atol=0)
+    ids = torch.randint(0, old.size(0), (1, 12))
+    torch.testing.assert_close(loaded.model.eval()(ids).logits[..., : old.size(0)], hf(ids).logits, rtol=0, atol=1e-5)
