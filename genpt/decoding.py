@@ -1,0 +1,77 @@
+"""Greedy and beam-search decoding for the sequence-to-sequence baselines.
+
+Both work with any decoder that follows `IncrementalDecoder`: it holds its own state (an
+encoder memory and past keys, or LSTM hidden states), returns next-token log-probabilities
+for one new token per row, and reorders its rows when beams are reshuffled. The
+encoder-decoder Transformer and the LSTM with attention both implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class IncrementalDecoder(Protocol):
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row, (N,); return log-probabilities of the next, (N, V)."""
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep (and duplicate) the state rows named by `rows`, (N',)."""
+
+
+@torch.no_grad()
+def greedy_decode(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_size: int, max_length: int,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, <= max_length) token ids after `bos`; rows that ended are padded with `eos`."""
+    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+    output = []
+    for _ in range(max_length):
+        tokens = decoder.step(tokens).argmax(dim=-1)  # (B,)
+        tokens = torch.where(finished, eos_id, tokens)
+        output.append(tokens)
+        finished |= tokens == eos_id
+        if bool(finished.all()):
+            break
+    return torch.stack(output, dim=1)
+
+
+@torch.no_grad()
+def beam_search(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_size: int, max_length: int,
+                num_beams: int = 4, length_penalty: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The highest-scoring hypothesis per row, (B, <= max_length), padded with `eos`.
+
+    `decoder` must already hold `batch_size * num_beams` rows (each source repeated
+    `num_beams` times, beams of one source adjacent). Scores are summed log-probabilities
+    divided by length ** length_penalty (Wu et al. 2016 without the +5 offset).
+    """
+    B, K = batch_size, num_beams
+    tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=device)
+    scores = torch.zeros(B, K, device=device)
+    scores[:, 1:] = float("-inf")  # all beams start identical: keep one until they diverge
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    lengths = torch.zeros(B, K, device=device)
+    history = torch.empty(B, K, 0, dtype=torch.long, device=device)
+    for _ in range(max_length):
+        log_probs = decoder.step(tokens).view(B, K, -1).float()  # (B, K, V)
+        V = log_probs.size(-1)
+        # A finished beam may only extend with eos, at no cost.
+        eos_only = torch.full_like(log_probs[0, 0], float("-inf"))
+        eos_only[eos_id] = 0.0
+        log_probs = torch.where(finished[..., None], eos_only, log_probs)
+        candidates = (scores[..., None] + log_probs).view(B, K * V)
+        scores, flat = candidates.topk(K, dim=-1)  # (B, K)
+        beam, token = flat // V, flat % V
+        history = torch.cat([history.gather(1, beam[..., None].expand(-1, -1, history.size(-1))), token[..., None]], dim=-1)
+        was_finished = finished.gather(1, beam)
+        lengths = lengths.gather(1, beam) + (~was_finished).float()
+        finished = was_finished | (token == eos_id)
+        decoder.reorder((beam + torch.arange(B, device=device)[:, None] * K).view(-1))
+        tokens = token.view(-1)
+        if bool(finished.all()):
+            break
+    normalised = scores / lengths.clamp(min=1) ** length_penalty
+    best = normalised.argmax(dim=-1)  # (B,)
+    return history[torch.arange(B, device=device), best]
