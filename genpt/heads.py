@@ -38,19 +38,21 @@ class TaskOutput:
     lm_loss: torch.Tensor | None
 
 
-class GPTForTask(nn.Module):
-    def __init__(self, config: GPTConfig, input_format: InputFormat, num_labels: int, classifier_dropout: float = 0.1):
+class TaskModel(nn.Module):
+    """The task head every architecture shares: sequence features (B, K, C) -> logits.
+
+    Subclasses say how a sequence becomes one feature vector (`sequence_features`) and,
+    if they can, how the auxiliary language-modelling loss is computed on the inputs.
+    """
+
+    def __init__(self, n_features: int, input_format: InputFormat, num_labels: int, classifier_dropout: float,
+                 initializer_range: float):
         super().__init__()
         self.input_format = input_format
         self.num_labels = num_labels  # 1 for regression and for multiple choice
-        self.transformer = GPT(config)
         self.dropout = nn.Dropout(classifier_dropout)
-        self.score = nn.Linear(config.n_embd, num_labels, bias=False)  # W_y
-        nn.init.normal_(self.score.weight, std=config.initializer_range)
-
-    @property
-    def config(self) -> GPTConfig:
-        return self.transformer.config
+        self.score = nn.Linear(n_features, num_labels, bias=False)  # W_y
+        nn.init.normal_(self.score.weight, std=initializer_range)
 
     def forward(
         self,
@@ -61,10 +63,8 @@ class GPTForTask(nn.Module):
     ) -> TaskOutput:
         B, K, T = input_ids.shape
         flat_ids, flat_mask = input_ids.view(B * K, T), attention_mask.view(B * K, T)
-        hidden = self.transformer.transformer(flat_ids, flat_mask)  # (B*K, T, C)
-        extract_at = flat_mask.sum(dim=1) - 1  # (B*K,) last real token: the extract token
-        features = hidden[torch.arange(B * K, device=hidden.device), extract_at].view(B, K, -1)  # (B, K, C)
-        logits = self.head(features)
+        features, hidden = self.sequence_features(flat_ids, flat_mask)  # (B*K, C), what the LM loss reads
+        logits = self.head(features.view(B, K, -1))
 
         task_loss = lm_loss = loss = None
         if labels is not None:
@@ -75,8 +75,14 @@ class GPTForTask(nn.Module):
                 loss = task_loss + aux_lm_weight * lm_loss
         return TaskOutput(logits=logits, loss=loss, task_loss=task_loss, lm_loss=lm_loss)
 
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, object]:
+        raise NotImplementedError
+
+    def language_modeling_loss(self, hidden: object, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no language-model head for the auxiliary loss")
+
     def head(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, K, C) extract states -> the task's logits."""
+        """(B, K, C) sequence features -> the task's logits."""
         if self.input_format == "similarity":
             features = features.sum(dim=1)  # (B, C): h_AB + h_BA, symmetric in A and B
         elif self.input_format != "multiple_choice":
@@ -91,13 +97,30 @@ class GPTForTask(nn.Module):
             return F.mse_loss(logits.float(), labels.float())
         return F.cross_entropy(logits.float(), labels.long())
 
-    def language_modeling_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """L1 on the task inputs: next-token loss over real tokens, through the fused kernel."""
-        targets = shift_labels(input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)).flatten()  # (B*K*T,)
-        return ops.linear_cross_entropy(hidden.flatten(0, 1), self.transformer.lm_head.weight, targets, IGNORE_INDEX)
-
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
         """Class ids, choice ids, or scores for regression."""
         if self.num_labels == 1 and self.input_format != "multiple_choice":
             return logits.float()
         return logits.argmax(dim=-1)
+
+
+class GPTForTask(TaskModel):
+    """GPT-1: the features are the final hidden state at the extract token."""
+
+    def __init__(self, config: GPTConfig, input_format: InputFormat, num_labels: int, classifier_dropout: float = 0.1):
+        super().__init__(config.n_embd, input_format, num_labels, classifier_dropout, config.initializer_range)
+        self.transformer = GPT(config)
+
+    @property
+    def config(self) -> GPTConfig:
+        return self.transformer.config
+
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.transformer.transformer(input_ids, attention_mask)  # (N, T, C)
+        extract_at = attention_mask.sum(dim=1) - 1  # (N,) last real token: the extract token
+        return hidden[torch.arange(input_ids.size(0), device=hidden.device), extract_at], hidden
+
+    def language_modeling_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """L1 on the task inputs: next-token loss over real tokens, through the fused kernel."""
+        targets = shift_labels(input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)).flatten()  # (N*T,)
+        return ops.linear_cross_entropy(hidden.flatten(0, 1), self.transformer.lm_head.weight, targets, IGNORE_INDEX)
