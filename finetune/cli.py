@@ -30,7 +30,8 @@ HELP = {
     "data_dir": "GLUE folder (glue_data layout) or the task's own folder; for story_cloze, the folder of its "
                 "val CSV, split 80/20 by story id into train and dev",
     "predict": "also predict these unlabelled splits and write GLUE submission files",
-    "aux_lm_weight": "lambda of the auxiliary LM loss, L3 = L2 + lambda * L1 (0 disables)",
+    "aux_lm_weight": "lambda of the auxiliary LM loss, L3 = L2 + lambda * L1 (default 0.5; 0 for --arch transformer; 0 disables)",
+    "arch": "gpt, or a baseline trained from scratch: transformer (encoder-decoder) or lstm (with attention)",
     "max_steps": "stop after this many optimizer steps (overrides --num_train_epochs)",
     "task_type": "custom tasks: what the files hold",
 }

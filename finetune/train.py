@@ -30,10 +30,12 @@ from genpt import checkpoint as ckpt
 from genpt import tasks as task_registry
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.errors import GenptError
-from genpt.heads import GPTForTask
+from genpt.heads import TaskModel
 from genpt.metrics import compute_metrics
 from genpt.plots import plot_finetune_curves
-from genpt.pretrained import load_pretrained
+from genpt.architectures import baseline_config, build_task_model, context_length
+from genpt.pretrained import Pretrained, load_pretrained
+from genpt.tokenization import load_tokenizer
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task, TaskType
@@ -44,6 +46,7 @@ from genpt.transformations import SpecialIds, encode_examples
 class FinetuneConfig:
     task: str  # a name in genpt.tasks.TASKS, or "custom"
     init: str  # a genpt pretraining run, a Hugging Face openai-gpt/gpt2 folder, or "scratch"
+    arch: Literal["gpt", "transformer", "lstm"] = "gpt"  # the baselines train from scratch only
     tokenizer: str | None = None  # required with --init scratch
     preset: str | None = None  # required with --init scratch
     # where the data is: a glue_data-style folder, or files; neither means the hub
@@ -66,7 +69,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.002
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    aux_lm_weight: float = 0.5  # lambda; 0 disables the auxiliary LM loss
+    aux_lm_weight: float | None = None  # lambda: 0.5 by default (the paper's), 0 for the Transformer baseline; 0 disables
     classifier_dropout: float = 0.1
     max_seq_length: int | None = None  # default: the model's context
     max_train_samples: int | None = None
@@ -78,6 +81,9 @@ class FinetuneConfig:
     save_steps: int | None = None  # also checkpoint every N steps (always at each epoch's end)
     save_total_limit: int = 1  # newest checkpoints kept
     predict: list[str] = dataclasses.field(default_factory=list)  # ["test"]: GLUE submission files
+
+
+DEFAULT_MAX_SEQ_LENGTH = 256  # for models without a context limit (the LSTM)
 
 
 @dataclass
@@ -101,18 +107,18 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
         _check_output_dir(output_dir, overwrite)
+    config = dataclasses.replace(config, aux_lm_weight=_aux_lm_weight(config))
     _check_options(config)
     task, splits = load_task_data(config)
     set_seed(config.seed)  # before building the head: its initial weights are drawn here
-    pretrained = load_pretrained(config.init, tokenizer=config.tokenizer, preset=config.preset)
-    model_config = pretrained.model.config
-    max_seq_length = config.max_seq_length or model_config.n_positions
-    if max_seq_length > model_config.n_positions:
-        raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({model_config.n_positions})")
+    model, pretrained = _build_model(config, task)
+    model_config = model.config
+    context = context_length(model_config)
+    max_seq_length = config.max_seq_length or context or DEFAULT_MAX_SEQ_LENGTH
+    if context is not None and max_seq_length > context:
+        raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({context})")
     resolved = dataclasses.replace(config, max_seq_length=max_seq_length)
 
-    model = GPTForTask(model_config, task.input_format, task.num_labels, config.classifier_dropout)
-    model.transformer.load_state_dict(pretrained.model.state_dict())
     tokenizer = pretrained.tokenizer
     collator = Collator(SpecialIds.from_tokenizer(tokenizer).pad, task.is_regression)
     train_set = TaskDataset(splits.train, encode_examples(splits.train, task.input_format, tokenizer, max_seq_length))
@@ -246,6 +252,33 @@ class _Loop:
         acc.wait_for_everyone()
 
 
+def _aux_lm_weight(config: FinetuneConfig) -> float:
+    """The paper's lambda = 0.5, where the model has a language-model head to compute it."""
+    if config.aux_lm_weight is None:
+        return 0.0 if config.arch == "transformer" else 0.5
+    if config.arch == "transformer" and config.aux_lm_weight > 0:
+        raise GenptError("--aux_lm_weight: the Transformer baseline has no language-model head (its decoder needs "
+                         "an encoder memory); use 0, or --arch lstm / gpt")
+    return config.aux_lm_weight
+
+
+def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
+    """The task model and where its weights and tokenizer came from."""
+    if config.arch == "gpt":
+        pretrained = load_pretrained(config.init, tokenizer=config.tokenizer, preset=config.preset)
+        model = build_task_model("gpt", pretrained.model.config, task.input_format, task.num_labels, config.classifier_dropout)
+        model.transformer.load_state_dict(pretrained.model.state_dict())
+        return model, pretrained
+    if config.init != "scratch":
+        raise GenptError(f"--arch {config.arch} trains from scratch only: pass --init scratch (only GPT is pretrained)")
+    if config.tokenizer is None or config.preset is None:
+        raise GenptError(f"--arch {config.arch} needs --tokenizer DIR and --preset NAME to say what to build")
+    tokenizer = load_tokenizer(config.tokenizer)
+    model_config = baseline_config(config.arch, config.preset, len(tokenizer), SpecialIds.from_tokenizer(tokenizer).pad)
+    model = build_task_model(config.arch, model_config, task.input_format, task.num_labels, config.classifier_dropout)
+    return model, Pretrained(model=None, tokenizer=tokenizer, tokenizer_dir=Path(config.tokenizer), source="scratch")
+
+
 def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator, batch_size: int, accelerator) -> dict[str, float]:
     predictions, _ = predict(accelerator.unwrap_model(model), dataset, collator, batch_size, accelerator)
     labels = [item.label for item in dataset.items]
@@ -316,7 +349,7 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
 # ---- outputs ----------------------------------------------------------------------------
 
 
-def _write_outputs(model: GPTForTask, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
+def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
                    config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
                    records: list[dict[str, Any]]) -> dict[str, Any]:
     """eval_results.json, predictions_dev.tsv (and MNLI's predictions_dev_mismatched.tsv) and,
@@ -356,7 +389,7 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
     for name in (ckpt.MODEL_FILE, "eval_results.json", "predictions_dev.tsv", "predictions_dev_mismatched.tsv", *submissions):
         (output_dir / name).unlink(missing_ok=True)
     write_file_atomically(output_dir / "config.yaml",
-                          lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config))))
+                          lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config), config.arch)))
     (output_dir / "metrics.jsonl").unlink(missing_ok=True)
     if pretrained.tokenizer_dir is not None and (pretrained.tokenizer_dir / "tokenizer.json").is_file():
         write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(pretrained.tokenizer_dir, p, dirs_exist_ok=True))
@@ -365,7 +398,7 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
 
 
 TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continues
-    "task", "init", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
+    "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
     "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "group_by_length",
     "seed", "mixed_precision",
 )

@@ -31,7 +31,15 @@ CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 def save_state_dict(state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
     """safetensors file of a full state dict (e.g. `accelerator.get_state_dict`, which
     gathers FSDP shards); the tied output layer is stored once, as the token embedding."""
-    tensors = {name: tensor.detach().contiguous() for name, tensor in state_dict.items() if not is_tied_output(name)}
+    tensors, seen = {}, set()
+    for name, tensor in state_dict.items():
+        # A tensor shared under several names (tied embeddings) is stored once, under its
+        # first name; safetensors' load_model restores the others.
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if is_tied_output(name) or (tensor.numel() and key in seen):
+            continue
+        seen.add(key)
+        tensors[name] = tensor.detach().contiguous()
     save_file(tensors, str(path), metadata={"format": "pt"})
 
 

@@ -42,6 +42,8 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, push_to_hub: str 
     values = read_yaml_mapping(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
     if values is None:
         raise GenptError(f"--run {run_dir}: not a genpt run folder (no config.yaml)")
+    if values.get("arch", "gpt") != "gpt":
+        raise GenptError(f"--run {run_dir}: a {values['arch']} baseline has no Hugging Face class to export to; only GPT runs export")
     if "task" in values:
         summary = _export_classifier(load_task_run(run_dir), values, output_dir)
     else:

@@ -26,6 +26,7 @@ from torch import nn
 
 from genpt import ops
 from genpt.config import GPTConfig
+from genpt.errors import GenptError
 from genpt.model import GPT, IGNORE_INDEX, shift_labels
 from genpt.tasks import InputFormat
 
@@ -124,3 +125,30 @@ class GPTForTask(TaskModel):
         """L1 on the task inputs: next-token loss over real tokens, through the fused kernel."""
         targets = shift_labels(input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)).flatten()  # (N*T,)
         return ops.linear_cross_entropy(hidden.flatten(0, 1), self.transformer.lm_head.weight, targets, IGNORE_INDEX)
+
+
+class EncoderForTask(TaskModel):
+    """The baselines (encoder-decoder Transformer, LSTM): the features are the encoder's
+    states mean-pooled over the real tokens of the same transformed input GPT reads.
+
+    The auxiliary LM loss needs a decoder that runs as a language model on its own (the
+    LSTM's, for the paper's "LSTM w/ aux LM" row)."""
+
+    def __init__(self, encoder: nn.Module, n_features: int, input_format: InputFormat, num_labels: int,
+                 classifier_dropout: float = 0.1):
+        super().__init__(n_features, input_format, num_labels, classifier_dropout, initializer_range=0.02)
+        self.encoder = encoder
+
+    @property
+    def config(self):
+        return self.encoder.config
+
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.encoder.encode_pooled(input_ids, attention_mask), None  # (N, C)
+
+    def language_modeling_loss(self, hidden: None, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self.encoder, "language_model_logits"):
+            raise GenptError(f"--aux_lm_weight: a {type(self.encoder).__name__} has no language-model head; use 0")
+        logits = self.encoder.language_model_logits(input_ids, attention_mask)  # (N, T, V)
+        targets = shift_labels(input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX))  # (N, T)
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)

@@ -23,9 +23,10 @@ import yaml
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
-from genpt.config import GPTConfig, read_yaml_mapping
+from genpt.config import read_yaml_mapping
 from genpt.errors import GenptError
-from genpt.heads import GPTForTask
+from genpt.architectures import build_task_model, config_from_dict, context_length
+from genpt.heads import TaskModel
 from genpt.task_data import Collator, TaskDataset, eval_loader
 from genpt.tasks import Example, Task, read_custom, read_split
 from genpt.tokenization import load_tokenizer
@@ -34,7 +35,7 @@ from genpt.transformations import SpecialIds, encode_examples
 
 @dataclass
 class TaskRun:
-    model: GPTForTask
+    model: TaskModel
     tokenizer: Any
     task: Task
     max_seq_length: int
@@ -47,8 +48,8 @@ class TaskRun:
         return Collator(SpecialIds.from_tokenizer(self.tokenizer).pad, self.task.is_regression)
 
 
-def run_config_yaml(model_config: GPTConfig, task: Task, finetune: dict[str, Any]) -> str:
-    values = {"model": model_config.to_dict(), "task": task_to_dict(task), "finetune": finetune}
+def run_config_yaml(model_config: Any, task: Task, finetune: dict[str, Any], arch: str = "gpt") -> str:
+    values = {"arch": arch, "model": model_config.to_dict(), "task": task_to_dict(task), "finetune": finetune}
     return yaml.safe_dump(values, sort_keys=False)
 
 
@@ -72,21 +73,22 @@ def load_task_run(folder: str | Path) -> TaskRun:
     values = read_yaml_mapping(config_path)
     if "task" not in values or "model" not in values:
         raise GenptError(f"--run {folder}: config.yaml has no task: section; is this a `genpt finetune` run folder?")
-    model_config = GPTConfig.from_dict(values["model"], source=f"{config_path} (model)")
+    arch = values.get("arch", "gpt")
+    model_config = config_from_dict(arch, values["model"], source=f"{config_path} (model)")
     task = task_from_dict(values["task"], f"{config_path} (task)")
     finetune = values.get("finetune") or {}
     tokenizer = load_tokenizer(folder / "tokenizer")
     if len(tokenizer) != model_config.vocab_size:
         raise GenptError(f"--run {folder}: the tokenizer has {len(tokenizer)} tokens but the model {model_config.vocab_size}")
-    model = GPTForTask(model_config, task.input_format, task.num_labels)
+    model = build_task_model(arch, model_config, task.input_format, task.num_labels)
     ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
     model.eval()
-    max_seq_length = finetune.get("max_seq_length") or model_config.n_positions
+    max_seq_length = finetune.get("max_seq_length") or context_length(model_config) or 256
     return TaskRun(model, tokenizer, task, max_seq_length, folder)
 
 
 @torch.no_grad()
-def predict(model: GPTForTask, dataset: TaskDataset, collator: Collator, batch_size: int = 64,
+def predict(model: TaskModel, dataset: TaskDataset, collator: Collator, batch_size: int = 64,
             accelerator: Any = None) -> tuple[np.ndarray, torch.Tensor]:
     """Predictions (class ids, choice ids or scores) and logits, in the dataset's file order.
 
