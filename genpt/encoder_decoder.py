@@ -48,7 +48,7 @@ class TransformerConfig:
     # when source and target share a vocabulary; False gives the source its own embedding.
     share_embeddings: bool = True
     label_smoothing: float = 0.1
-    pad_id: int = 1  # genpt's pad token: its embedding row starts at zero and gets no gradient
+    pad_id: int = 1  # genpt's pad token: its embedding row starts at zero, and lookups of it pass no gradient
 
     def __post_init__(self) -> None:
         self.validate()

@@ -108,6 +108,15 @@ def test_initialisation_follows_the_reference():
     assert weight.abs().max() <= bound and weight.abs().max() > 0.9 * bound
 
 
+def test_sequences_longer_than_the_position_table_are_refused():
+    model = small_model(max_positions=8)
+    with pytest.raises(ValueError, match="9 tokens is longer than the 8 positions"):
+        model.encode(random_ids(1, 9), None)
+    memory = model.encode(random_ids(1, 8), None)
+    with pytest.raises(ValueError, match="longer"):
+        model.decode(random_ids(1, 9), memory, None, None)
+
+
 # ---- masking ----------------------------------------------------------------------------
 
 
@@ -179,7 +188,7 @@ def test_cached_steps_equal_the_full_decoder_and_follow_reordering():
 
 # ---- learning ---------------------------------------------------------------------------
 
-STEPS = 400  # about 8 s on one CPU core
+MAX_STEPS = 600
 TASKS = {"copy": lambda x: x, "reverse": lambda x: x.flip(0)}
 
 
@@ -213,7 +222,13 @@ def exact_match(generated: torch.Tensor, labels: torch.Tensor) -> float:
 
 @functools.cache
 def trained_model(task: str) -> EncoderDecoder:
-    """A 2-layer, d_model 64 Transformer after 400 CPU steps of the paper's recipe."""
+    """A 2-layer, d_model 64 Transformer trained with the paper's recipe until it is right.
+
+    Training stops once five fresh batches in a row are predicted right at every position
+    (about 250 steps, 6 s). Left to run on, the paper's Adam (beta2 0.98, eps 1e-9) at this
+    size drifts into loss spikes once the gradients become tiny, and a run that ends in one
+    fails the test by chance.
+    """
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(1)
     config = TransformerConfig(vocab_size=20, max_positions=32, n_layer=2, n_head=4, d_model=64, d_ff=128,
@@ -221,14 +236,20 @@ def trained_model(task: str) -> EncoderDecoder:
     model = EncoderDecoder(config)
     optimizer = adam_for_transformer(model, lr=0.2)  # peak lr 0.2 * 64^-0.5 * 30^-0.5 = 0.0046
     schedule = inverse_sqrt_schedule(optimizer, config.d_model, warmup_steps=30)
-    for _ in range(STEPS):
-        _, loss = model(*task_batch(task, 64, generator))
+    solved_in_a_row = 0
+    for _ in range(MAX_STEPS):
+        batch = task_batch(task, 64, generator)
+        logits, loss = model(*batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
+        labels = batch[-1]
+        solved = bool(((logits.argmax(dim=-1) == labels) | (labels == -100)).all())
+        solved_in_a_row = solved_in_a_row + 1 if solved else 0
+        if solved_in_a_row == 5:
+            break
     return model.eval()
-
 
 
 def held_out(task: str):
