@@ -20,8 +20,44 @@ from genpt.errors import GenptError
 Activation = Literal["gelu_tanh", "gelu"]
 
 
+class NamedConfig:
+    """What every model config shares: named presets, and dicts / YAML with clear errors.
+
+    Subclasses are dataclasses that set `kind` and `preset_noun` (for messages) and
+    `presets()` (their table).
+    """
+
+    kind = "model"
+    preset_noun = "preset"
+
+    @classmethod
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any):
+        presets = cls.presets()
+        if name not in presets:
+            raise GenptError(f"unknown {cls.preset_noun} {name!r}; expected one of: {', '.join(presets)}")
+        return cls(**{**presets[name], "name": name, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config"):
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GenptError(f"{source}: unknown {cls.kind} config keys {unknown}; expected some of {sorted(known)}")
+        try:
+            return cls(**values)
+        except (TypeError, GenptError) as error:
+            raise GenptError(f"{source}: {error}") from None
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(NamedConfig):
     name: str = "custom"
     vocab_size: int = 40478
     n_positions: int = 512  # context length
@@ -62,27 +98,13 @@ class GPTConfig:
 
     # ---- presets -------------------------------------------------------------------------
 
+    kind = "GPT"
+
     @classmethod
-    def from_name(cls, name: str, **overrides: Any) -> GPTConfig:
-        if name not in PRESETS:
-            raise GenptError(f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], "name": name, **overrides})
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        return PRESETS
 
     # ---- YAML ----------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> GPTConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise GenptError(f"{source}: unknown GPT config keys {unknown}; expected some of {sorted(known)}")
-        try:
-            return cls(**values)
-        except (TypeError, GenptError) as error:
-            raise GenptError(f"{source}: {error}") from None
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))

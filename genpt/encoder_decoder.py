@@ -16,7 +16,6 @@ Masks given by callers are (B, S) or (B, T) with 1 for real tokens and 0 for pad
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genpt import ops
+from genpt.config import NamedConfig
 from genpt.decoding import beam_search, greedy_decode
 from genpt.errors import GenptError
 from genpt.model import IGNORE_INDEX, padding_aware_causal_mask, positions_from_mask
@@ -34,7 +34,7 @@ KeyValues = tuple[torch.Tensor, torch.Tensor]  # keys and values, each (B, nh, S
 
 
 @dataclass
-class TransformerConfig:
+class TransformerConfig(NamedConfig):
     name: str = "custom"
     vocab_size: int = 8192  # one vocabulary for source and target; callers pass the tokenizer's
     max_positions: int = 512  # longest source or target the position table covers
@@ -71,28 +71,14 @@ class TransformerConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
-    @classmethod
-    def from_name(cls, name: str, **overrides: Any) -> TransformerConfig:
-        if name not in TRANSFORMER_PRESETS:
-            raise GenptError(f"unknown Transformer preset {name!r}; expected one of: {', '.join(TRANSFORMER_PRESETS)}")
-        return cls(**{**TRANSFORMER_PRESETS[name], "name": name, **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    kind = "Transformer"
+    preset_noun = "Transformer preset"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TransformerConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise GenptError(f"{source}: unknown Transformer config keys {unknown}; expected some of {sorted(known)}")
-        try:
-            return cls(**values)
-        except (TypeError, GenptError) as error:
-            raise GenptError(f"{source}: {error}") from None
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        return TRANSFORMER_PRESETS
 
 
-# The vocabulary size of a real run comes from its tokenizer.
 TRANSFORMER_PRESETS: dict[str, dict[str, Any]] = {
     # The paper's base model: 65M parameters with its 37,000-token shared vocabulary.
     "base": dict(vocab_size=8192, n_layer=6, d_model=512, n_head=8, d_ff=2048),

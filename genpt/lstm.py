@@ -28,7 +28,6 @@ H hidden_size, L n_layer, V vocab_size, N decoding rows (B * num_beams).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +37,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from genpt import ops
+from genpt.config import NamedConfig
 from genpt.decoding import beam_search, greedy_decode
 from genpt.errors import GenptError
 from genpt.model import IGNORE_INDEX
@@ -47,7 +47,7 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
 
 
 @dataclass
-class LSTMConfig:
+class LSTMConfig(NamedConfig):
     name: str = "custom"
     vocab_size: int = 8192  # a real run's comes from its tokenizer
     embedding_dim: int = 256
@@ -76,25 +76,12 @@ class LSTMConfig:
         if not 0 <= self.pad_id < self.vocab_size:
             raise GenptError(f"pad_id must be a token id below vocab_size ({self.vocab_size}), got {self.pad_id}")
 
-    @classmethod
-    def from_name(cls, name: str, **overrides: Any) -> LSTMConfig:
-        if name not in LSTM_PRESETS:
-            raise GenptError(f"unknown LSTM preset {name!r}; expected one of: {', '.join(LSTM_PRESETS)}")
-        return cls(**{**LSTM_PRESETS[name], "name": name, **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    kind = "LSTM"
+    preset_noun = "LSTM preset"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> LSTMConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise GenptError(f"{source}: unknown LSTM config keys {unknown}; expected some of {sorted(known)}")
-        try:
-            return cls(**values)
-        except (TypeError, GenptError) as error:
-            raise GenptError(f"{source}: {error}") from None
+    def presets(cls) -> dict[str, dict[str, Any]]:
+        return LSTM_PRESETS
 
 
 LSTM_PRESETS: dict[str, dict[str, Any]] = {
