@@ -37,7 +37,7 @@ from genpt.architectures import baseline_config, build_task_model, context_lengt
 from genpt.pretrained import Pretrained, load_pretrained
 from genpt.tokenization import load_tokenizer
 from genpt.task_data import Collator, TaskDataset, train_loader
-from genpt.task_run import predict, run_config_yaml, write_json, write_predictions
+from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task, TaskType
 from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
@@ -317,7 +317,7 @@ def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
 
     # Story Cloze from --data_dir: its labelled val file split 80/20 by story (genpt.tasks).
     train = read("train", config.train_file)
-    validation = read("validation", config.validation_file)
+    validation = read_labelled(task, {}, data_dir=config.data_dir, file=config.validation_file)  # as genpt eval reads it
     tests, extra = {}, {}
     if "test" in config.predict:
         tests["test"] = read("test", config.test_file)
@@ -337,7 +337,7 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
         raise GenptError("--task custom needs --task_type (classification, entailment, similarity, regression, multiple_choice)")
     train, label_names = task_registry.read_custom(config.train_file, **options)
     task = resolve_task(config, label_names)
-    validation, _ = task_registry.read_custom(config.validation_file, label_names=label_names, **options)
+    validation = read_labelled(task, dataclasses.asdict(config), file=config.validation_file)  # as genpt eval reads it
     tests = {}
     if "test" in config.predict:
         if not config.test_file:
