@@ -57,9 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, default: typing.Any, required: bool) -> None:
+def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, default: typing.Any, required: bool,
+               help_text: str | None = None) -> None:
     """One `--name` option for a config field, typed and documented from the field."""
-    help_text = HELP.get(name, "")
+    help_text = HELP.get(name, "") if help_text is None else help_text
     if default not in (None, "", []) and kind is not bool:
         help_text = f"{help_text} (default: {default})".strip()
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
@@ -67,7 +68,7 @@ def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, def
     if kind is bool:
         parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help_text)
     elif typing.get_origin(base) is typing.Literal:
-        parser.add_argument(f"--{name}", choices=typing.get_args(base), default=default, help=help_text)
+        parser.add_argument(f"--{name}", choices=typing.get_args(base), default=default, required=required, help=help_text)
     elif typing.get_origin(base) is list or base is list:
         parser.add_argument(f"--{name}", nargs="+", default=default, help=help_text)
     else:

@@ -140,6 +140,8 @@ def _file_format(path: Path) -> tuple[Format, bool] | None:
         return "jsonl", compressed
     if suffix == PARQUET_SUFFIX and not compressed:
         return "parquet", False
+    if compressed and suffix not in (PARQUET_SUFFIX, ".tar"):  # train.en.gz: parallel corpora name text by language
+        return "text", True
     return None
 
 

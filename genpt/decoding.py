@@ -75,3 +75,28 @@ def beam_search(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_siz
     normalised = scores / lengths.clamp(min=1) ** length_penalty
     best = normalised.argmax(dim=-1)  # (B,)
     return history[torch.arange(B, device=device), best]
+
+
+class GPTPromptDecoder:
+    """`IncrementalDecoder` for a decoder-only GPT continuing (N, P) prompts.
+
+    Prompts are left-padded (mask 0), so every row's next token sits in the last column and
+    positions count real tokens only. Each step runs the whole sequence again: GPT keeps no
+    key/value cache, and for sentence-length outputs the recomputation is cheap next to the
+    bookkeeping a cache needs.
+    """
+
+    def __init__(self, model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
+        self.model = model  # genpt.model.GPT
+        self.ids, self.mask = prompt_ids, prompt_mask  # (N, P) each
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)  # (N, P + t)
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        context = self.model.config.n_positions
+        hidden = self.model.transformer(self.ids[:, -context:], self.mask[:, -context:])  # (N, <=context, C)
+        return torch.log_softmax(self.model.lm_head(hidden[:, -1]).float(), dim=-1)  # (N, V)
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.ids, self.mask = self.ids.index_select(0, rows), self.mask.index_select(0, rows)

@@ -112,3 +112,19 @@ def compute_metrics(metric_names: Sequence[str], predictions: Any, labels: Any) 
     if unknown:
         raise GenptError(f"unknown metric {unknown[0]!r}; expected one of {', '.join(METRICS)}")
     return {name: METRICS[name](predictions, labels) for name in metric_names}
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
+    """Corpus BLEU (0-100) of detokenized hypotheses against one reference each, and
+    sacrebleu's signature (tokenizer, smoothing, version) so a score says how it was made.
+
+    sacrebleu's defaults (13a tokenization, exponential smoothing, mixed case) are the
+    standard for comparable scores (Post 2018); we never tokenize references ourselves.
+    """
+    import sacrebleu
+
+    if len(hypotheses) != len(references):
+        raise GenptError(f"BLEU needs one hypothesis per reference: got {len(hypotheses)} and {len(references)}")
+    metric = sacrebleu.metrics.BLEU()
+    score = metric.corpus_score(list(hypotheses), [list(references)])
+    return score.score, str(metric.get_signature())

@@ -55,6 +55,12 @@ def test_unsupported_file_given_by_name_is_an_error(tmp_path):
         resolve_inputs([write(tmp_path / "data.csv", "a,b")])
 
 
+def test_gzipped_text_named_by_language_reads_as_text(tmp_path):
+    """Parallel corpora name their files by language (Multi30k's train.en.gz): text inside."""
+    path = write(tmp_path / "train.en.gz", "A man in an orange hat.\n")
+    assert read_all([path]) == [(str(path), "A man in an orange hat.\n")]
+
+
 def test_missing_local_path_is_an_error_without_trying_the_hub(tmp_path):
     with pytest.raises(GenptError, match=r"nope\.txt: no such file or folder$"):
         iter_documents([str(tmp_path / "nope.txt")])

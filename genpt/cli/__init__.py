@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "genpt.pretrain.cli",
     "genpt.finetune.cli",
     "genpt.eval.cli",
+    "genpt.finetune.seq2seq_cli",
+    "genpt.finetune.compare_cli",
     "genpt.cli.export",
     "genpt.cli.info",
     "genpt.cli.demo",

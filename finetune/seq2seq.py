@@ -1,0 +1,520 @@
+"""`genpt seq2seq`: translation (or any parallel text) with all three architectures.
+
+The same parallel data, tokenizer, loop and BLEU for the encoder-decoder Transformer, the
+LSTM with attention and GPT, so the three can be compared on a generation task:
+
+    transformer, lstm   encoder(source eos) -> decoder(bos target) predicts (target eos)
+    gpt                 one sequence `start source delim target extract`, loss on the target
+                        and the final `extract` only; decoding continues `start source delim`
+
+(bos = `start`, eos = `extract`.) Training is an accelerate loop with gradient clipping;
+each architecture keeps its own optimiser recipe: the Transformer the paper's Adam (0.9,
+0.98, 1e-9) with the inverse square-root schedule and label smoothing 0.1 (Vaswani et al.
+2017, section 5.3-5.4), the LSTM Adam with linear decay, GPT AdamW (weight decay 0.01 on
+matrices) with linear decay. Test translations are decoded with beam search (4 beams,
+length penalty 0.6, the Transformer paper's) and scored with sacrebleu's corpus BLEU.
+
+Data: DIR/{train,val,test_2016_flickr}.{src,tgt}[.gz], one sentence per line, lines aligned
+(Multi30k's layout; other prefixes by option).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from genpt import checkpoint as ckpt
+from genpt import special_tokens
+from genpt.architectures import baseline_config
+from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.decoding import GPTPromptDecoder, beam_search, greedy_decode
+from genpt.errors import GenptError
+from genpt.metrics import corpus_bleu
+from genpt.model import IGNORE_INDEX
+from genpt.plots import plot_loss_curves
+from genpt.pretrained import load_pretrained
+from genpt.tokenization import load_tokenizer
+from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+
+Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
+DEFAULT_PRESET = {"transformer": "small", "lstm": "small", "gpt": "mini"}
+DEFAULT_LEARNING_RATE = {"transformer": 1e-3, "lstm": 1e-3, "gpt": 5e-4}  # peak, after warm-up
+
+
+@dataclass
+class Seq2SeqConfig:
+    arch: Seq2SeqArch
+    data_dir: str  # DIR/{prefix}.{lang}[.gz]
+    source_lang: str = "en"
+    target_lang: str = "de"
+    tokenizer: str | None = None  # one tokenizer for both languages; needed unless --init is a GPT run
+    init: str = "scratch"  # gpt: a genpt pretraining run or Hugging Face folder; baselines: scratch
+    preset: str | None = None  # default: small (transformer, lstm), mini (gpt)
+    train_prefix: str = "train"
+    validation_prefix: str = "val"
+    test_prefix: str = "test_2016_flickr"
+    learning_rate: float | None = None  # peak lr; default 1e-3 (transformer, lstm), 5e-4 (gpt)
+    warmup_steps: int = 1000
+    batch_size: int = 64  # sentence pairs
+    num_train_epochs: int = 10
+    max_steps: int | None = None  # overrides epochs
+    max_source_length: int = 100  # tokens, longer sources are cut
+    max_target_length: int = 100
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01  # gpt only (the paper's AdamW)
+    num_beams: int = 4
+    length_penalty: float = 0.6
+    eval_steps: int = 500  # validation loss every N steps
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None  # for validation loss and BLEU
+    max_test_samples: int | None = None  # the first N test pairs (quick checks; report BLEU on all)
+    logging_steps: int = 50
+    save_steps: int | None = None  # checkpoint every N steps (always on Ctrl-C)
+    save_total_limit: int = 1  # newest checkpoints kept
+    seed: int = 42
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+
+
+@dataclass
+class Pair:
+    source: str
+    target: str
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+def read_parallel(data_dir: str | Path, prefix: str, source_lang: str, target_lang: str) -> list[Pair]:
+    """Aligned sentence pairs from DIR/prefix.src and DIR/prefix.tgt (either may be .gz)."""
+    source_lines = _read_lines(_find(Path(data_dir), prefix, source_lang))
+    target_path = _find(Path(data_dir), prefix, target_lang)
+    target_lines = _read_lines(target_path)
+    if len(source_lines) != len(target_lines):
+        raise GenptError(f"{target_path}: {len(target_lines)} lines, but the {source_lang} side has "
+                         f"{len(source_lines)}; parallel files need one sentence per line, aligned")
+    for number, (source, target) in enumerate(zip(source_lines, target_lines), start=1):
+        if not source.strip() or not target.strip():
+            raise GenptError(f"{target_path}: line {number} has an empty side; expected a sentence on each")
+    return [Pair(s.strip(), t.strip()) for s, t in zip(source_lines, target_lines)]
+
+
+def _find(folder: Path, prefix: str, lang: str) -> Path:
+    for name in (f"{prefix}.{lang}", f"{prefix}.{lang}.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise GenptError(f"--data_dir {folder}: no {prefix}.{lang} or {prefix}.{lang}.gz")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return raw.decode("utf-8").splitlines()
+    except (OSError, EOFError) as error:
+        raise GenptError(f"{path}: unreadable ({error})") from None
+    except UnicodeDecodeError as error:
+        raise GenptError(f"{path}: not UTF-8 text (byte {error.start})") from None
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    bos: int  # start
+    eos: int  # extract
+    delim: int
+    pad: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> TokenIds:
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens.ALL}
+        return cls(ids[special_tokens.START], ids[special_tokens.EXTRACT], ids[special_tokens.DELIM], ids[special_tokens.PAD])
+
+
+@dataclass
+class Encoded:
+    source: list[int]  # source tokens, no specials
+    target: list[int]
+
+
+def encode_pairs(pairs: list[Pair], tokenizer, config: Seq2SeqConfig) -> list[Encoded]:
+    def ids(texts: list[str]) -> list[list[int]]:
+        return tokenizer([" " + t for t in texts], add_special_tokens=False)["input_ids"]  # as mid-text words
+
+    sources, targets = ids([p.source for p in pairs]), ids([p.target for p in pairs])
+    return [Encoded(s[: config.max_source_length], t[: config.max_target_length]) for s, t in zip(sources, targets)]
+
+
+def _pad(rows: list[list[int]], value: int, left: bool = False) -> torch.Tensor:
+    width = max(map(len, rows))
+    return torch.tensor([[value] * (width - len(r)) + r if left else r + [value] * (width - len(r)) for r in rows])
+
+
+def _mask(rows: list[list[int]], left: bool = False) -> torch.Tensor:
+    return _pad([[1] * len(r) for r in rows], 0, left)
+
+
+class EncoderDecoderCollator:
+    """Source `x eos`; decoder input `bos y`; labels `y eos`, all right-padded."""
+
+    def __init__(self, ids: TokenIds):
+        self.ids = ids
+
+    def __call__(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
+        sources = [e.source + [self.ids.eos] for e in items]
+        tgt_in = [[self.ids.bos] + e.target for e in items]
+        labels = [e.target + [self.ids.eos] for e in items]
+        return {"src_ids": _pad(sources, self.ids.pad), "src_mask": _mask(sources), "tgt_in": _pad(tgt_in, self.ids.pad),
+                "tgt_mask": _mask(tgt_in), "labels": _pad(labels, IGNORE_INDEX)}
+
+
+class GPTCollator:
+    """`start x delim y extract`; labels copy the ids from `y` on (GPT shifts them), -100 before."""
+
+    def __init__(self, ids: TokenIds, context: int):
+        self.ids, self.context = ids, context
+
+    def sequence(self, item: Encoded) -> tuple[list[int], int]:
+        """The ids, and how many of them are the prompt `start x delim`."""
+        source = item.source[: max(1, self.context // 2 - 2)] if len(item.source) + len(item.target) + 3 > self.context else item.source
+        prompt = [self.ids.bos, *source, self.ids.delim]
+        return (prompt + item.target + [self.ids.eos])[: self.context], len(prompt)
+
+    def __call__(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
+        sequences = [self.sequence(item) for item in items]
+        labels = [[IGNORE_INDEX] * prompt + ids[prompt:] for ids, prompt in sequences]
+        rows = [ids for ids, _ in sequences]
+        return {"input_ids": _pad(rows, self.ids.pad), "attention_mask": _mask(rows), "labels": _pad(labels, IGNORE_INDEX)}
+
+
+def train_loader(data: list[Encoded], collate, batch_size: int, seed: int, epoch: int) -> DataLoader:
+    """Shuffled, length-grouped batches whose order is a pure function of (seed, epoch)."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    lengths = [len(e.source) + len(e.target) for e in data]
+    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate,
+                      generator=torch.Generator().manual_seed(seed * 1000 + epoch + 1))
+
+
+# ---- models ---------------------------------------------------------------------------------------
+
+
+def build_model(config: Seq2SeqConfig) -> tuple[torch.nn.Module, Any, Path | None]:
+    """The model, its tokenizer, and the tokenizer's folder (copied into the run)."""
+    preset = config.preset or DEFAULT_PRESET[config.arch]
+    if config.arch == "gpt":
+        pretrained = load_pretrained(config.init, tokenizer=config.tokenizer, preset=preset)
+        return pretrained.model, pretrained.tokenizer, pretrained.tokenizer_dir
+    if config.init != "scratch":
+        raise GenptError(f"--arch {config.arch} trains from scratch only: pass --init scratch (only GPT is pretrained)")
+    if config.tokenizer is None:
+        raise GenptError(f"--arch {config.arch} needs --tokenizer DIR (one tokenizer for both languages)")
+    tokenizer = load_tokenizer(config.tokenizer)
+    model_config = baseline_config(config.arch, preset, len(tokenizer), TokenIds.from_tokenizer(tokenizer).pad)
+    if config.arch == "transformer":
+        from genpt.encoder_decoder import EncoderDecoder
+
+        return EncoderDecoder(model_config), tokenizer, Path(config.tokenizer)
+    from genpt.lstm import LSTMSeq2Seq
+
+    return LSTMSeq2Seq(model_config), tokenizer, Path(config.tokenizer)
+
+
+def loss_of(model: torch.nn.Module, batch: dict[str, torch.Tensor], arch: str) -> torch.Tensor:
+    if arch == "gpt":
+        return model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], return_logits=False).loss
+    _, loss = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"], batch["tgt_mask"], batch["labels"])
+    return loss
+
+
+def optimizer_and_schedule(model: torch.nn.Module, config: Seq2SeqConfig, total_steps: int, device) -> tuple[Any, Any]:
+    """Each architecture's usual recipe, all peaking at --learning_rate after --warmup_steps."""
+    lr = config.learning_rate or DEFAULT_LEARNING_RATE[config.arch]
+    warmup = max(1, config.warmup_steps)
+    if config.arch == "transformer":  # Vaswani et al. 5.3: Adam(0.9, 0.98, 1e-9), inverse square root
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
+        multiplier = lambda done: min((done + 1) / warmup, math.sqrt(warmup / (done + 1)))  # noqa: E731
+    else:
+        if config.arch == "gpt":
+            optimizer = adamw(model, lr=lr, weight_decay=config.weight_decay, device=device)
+        else:
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        multiplier = lambda done: min((done + 1) / warmup, max(0.0, (total_steps - done) / max(1, total_steps - warmup)))  # noqa: E731
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+
+
+@torch.no_grad()
+def translate(model: torch.nn.Module, data: list[Encoded], ids: TokenIds, config: Seq2SeqConfig, tokenizer,
+              batch_size: int = 64, show_progress: bool = False) -> list[str]:
+    """Detokenized translations of `data`'s sources, in order (beam search or greedy)."""
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data[i].source))  # similar lengths decode together
+    outputs: dict[int, str] = {}
+    for start in tqdm(range(0, len(order), batch_size), desc="translating", unit="batch", disable=not show_progress):
+        rows = order[start : start + batch_size]
+        for index, generated in zip(rows, _generate(model, [data[i] for i in rows], ids, config)):
+            outputs[index] = tokenizer.decode(_until_eos(generated, ids.eos), skip_special_tokens=True).strip()
+    return [outputs[i] for i in range(len(data))]
+
+
+def _generate(model: torch.nn.Module, items: list[Encoded], ids: TokenIds, config: Seq2SeqConfig) -> list[list[int]]:
+    B, K = len(items), config.num_beams
+    max_length = config.max_target_length + 1  # the target and its eos
+    if config.arch == "gpt":
+        context = model.config.n_positions
+        prompts = [[ids.bos, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
+        decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True), _mask(prompts, left=True))
+        if K > 1:
+            decoder.reorder(torch.arange(B).repeat_interleave(K))
+        bos = ids.delim
+    else:
+        sources = [item.source + [ids.eos] for item in items]
+        src_ids, src_mask = _pad(sources, ids.pad), _mask(sources)
+        return model.generate(src_ids, src_mask, ids.bos, ids.eos, max_length, num_beams=K,
+                              length_penalty=config.length_penalty).tolist()
+    if K > 1:
+        return beam_search(decoder, bos, ids.eos, B, max_length, K, config.length_penalty).tolist()
+    return greedy_decode(decoder, bos, ids.eos, B, max_length).tolist()
+
+
+def _until_eos(tokens: list[int], eos: int) -> list[int]:
+    return tokens[: tokens.index(eos)] if eos in tokens else tokens
+
+
+@torch.no_grad()
+def validation_loss(model: torch.nn.Module, data: list[Encoded], collate, arch: str, batch_size: int) -> float:
+    """Mean per-token cross-entropy over `data` (label smoothing included for the Transformer)."""
+    model.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        batch = collate(data[start : start + batch_size])
+        scored = batch["labels"][:, 1:] if arch == "gpt" else batch["labels"]  # GPT shifts its labels
+        count = int((scored != IGNORE_INDEX).sum())
+        total += loss_of(model, batch, arch).item() * count
+        tokens += count
+    model.train()
+    return total / max(tokens, 1)
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool = False, show_progress: bool = True,
+                  resume: str | None = None) -> dict[str, Any]:
+    """Train, translate the test set and score it; returns the summary (and eval_results)."""
+    from accelerate.utils import set_seed
+
+    output_dir = Path(output_dir)
+    resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
+    if resume_from is None:
+        _check_output_dir(output_dir, overwrite)
+    _check_options(config)
+    splits = {name: read_parallel(config.data_dir, prefix, config.source_lang, config.target_lang)
+              for name, prefix in (("train", config.train_prefix), ("validation", config.validation_prefix),
+                                   ("test", config.test_prefix))}
+    set_seed(config.seed)
+    model, tokenizer, tokenizer_dir = build_model(config)
+    ids = TokenIds.from_tokenizer(tokenizer)
+    train = encode_pairs(splits["train"][: config.max_train_samples], tokenizer, config)
+    validation_pairs = splits["validation"][: config.max_eval_samples]
+    validation = encode_pairs(validation_pairs, tokenizer, config)
+    collate = GPTCollator(ids, model.config.n_positions) if config.arch == "gpt" else EncoderDecoderCollator(ids)
+
+    accelerator = new_accelerator(config.mixed_precision)
+    set_seed(config.seed, device_specific=True)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
+    optimizer, scheduler = optimizer_and_schedule(model, config, total_steps, accelerator.device)
+    state = {"step": 0, "epoch": 0, "batches_done": 0, "train_seconds": 0.0, "tokens_seen": 0}
+    if resume_from is not None:
+        state = _restore(resume_from, config, model, optimizer, scheduler, accelerator)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if accelerator.is_main_process and resume_from is None:
+        _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
+    log = _Log(output_dir / "metrics.jsonl", accelerator.is_main_process, state)
+
+    def save_checkpoint() -> None:
+        rng_states = gather_objects(accelerator, ckpt.rng_state())
+        weights = accelerator.get_state_dict(model)
+        if accelerator.is_main_process:
+            ckpt.save_checkpoint(output_dir / "checkpoints" / ckpt.checkpoint_name(state["step"]), weights=weights,
+                                 optimizer=optimizer, scheduler=scheduler, rng_states=rng_states,
+                                 state={**state, "world_size": accelerator.num_processes, "config": dataclasses.asdict(config)})
+            ckpt.prune_checkpoints(output_dir / "checkpoints", config.save_total_limit)
+        accelerator.wait_for_everyone()
+
+    bar = tqdm(total=total_steps, initial=state["step"], desc=f"training {config.arch} {config.source_lang}->{config.target_lang}",
+               unit="step", dynamic_ncols=True, disable=not (show_progress and accelerator.is_main_process))
+    window = {"loss": 0.0, "batches": 0, "tokens": 0, "seconds": 0.0}
+    stop_reason = "finished"
+    model.train()
+    with stop_on_interrupt("genpt seq2seq") as interrupted:
+        while state["step"] < total_steps and stop_reason == "finished":
+            loader = accelerator.prepare(train_loader(train, collate, config.batch_size, config.seed, state["epoch"]))
+            started = time.perf_counter()
+            for index, batch in enumerate(loader):
+                if index < state["batches_done"]:  # resumed mid-epoch: the same order, so skip what was done
+                    started = time.perf_counter()
+                    continue
+                loss = loss_of(model, batch, config.arch)
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                tokens = int((batch["labels"] != IGNORE_INDEX).sum()) * accelerator.num_processes
+                seconds = time.perf_counter() - started
+                state["step"] += 1
+                state["batches_done"] += 1
+                state["train_seconds"] += seconds
+                state["tokens_seen"] += tokens
+                window = {"loss": window["loss"] + loss.item(), "batches": window["batches"] + 1,
+                          "tokens": window["tokens"] + tokens, "seconds": window["seconds"] + seconds}
+                bar.update(1)
+                if state["step"] % config.logging_steps == 0 or state["step"] == total_steps:
+                    record = _training_record(window, state, scheduler.get_last_lr()[0], accelerator)
+                    log.write(record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['target_tokens_per_s']:.0f}")
+                    window = {"loss": 0.0, "batches": 0, "tokens": 0, "seconds": 0.0}
+                if state["step"] % config.eval_steps == 0 or state["step"] == total_steps:
+                    log.write({"step": state["step"], "val_loss": validation_loss(
+                        accelerator.unwrap_model(model), validation, collate, config.arch, config.batch_size)})
+                    if accelerator.is_main_process:
+                        plot_loss_curves(log.records, output_dir / "training_curve.png", title=f"genpt seq2seq: {config.arch}")
+                if agreed(accelerator, [interrupted["flag"]])[0]:
+                    save_checkpoint()
+                    stop_reason = "interrupted"
+                    break
+                if config.save_steps and state["step"] % config.save_steps == 0:
+                    save_checkpoint()
+                if state["step"] == total_steps:
+                    break
+                started = time.perf_counter()
+            else:
+                state["epoch"], state["batches_done"] = state["epoch"] + 1, 0
+    bar.close()
+    summary = {"stop_reason": stop_reason, "steps": state["step"], "train_seconds": round(state["train_seconds"], 1),
+               "output_dir": str(output_dir), "is_main_process": accelerator.is_main_process}
+    if stop_reason == "finished" and accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        summary["eval_results"] = _write_outputs(unwrapped, splits, validation_pairs, validation, ids, config, tokenizer,
+                                                 output_dir, state, log.records, show_progress)
+    accelerator.end_training()
+    return summary
+
+
+def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[Pair], validation: list[Encoded], ids: TokenIds,
+                   config: Seq2SeqConfig, tokenizer, output_dir: Path, state: dict[str, Any], records: list[dict],
+                   show_progress: bool) -> dict[str, Any]:
+    """Weights, test and validation translations, eval_results.json (BLEU), the curve."""
+    model = model.float()  # decoding and scoring in fp32, whatever the training precision
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    write_file_atomically(output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
+    test_pairs = splits["test"][: config.max_test_samples]
+    test = encode_pairs(test_pairs, tokenizer, config)
+    started = time.perf_counter()
+    hypotheses = translate(model, test, ids, config, tokenizer, show_progress=show_progress)
+    decode_seconds = time.perf_counter() - started
+    bleu, signature = corpus_bleu(hypotheses, [p.target for p in test_pairs])
+    validation_hypotheses = translate(model, validation, ids, config, tokenizer, show_progress=show_progress)
+    validation_bleu, _ = corpus_bleu(validation_hypotheses, [p.target for p in validation_pairs])
+    last_val = [r["val_loss"] for r in records if "val_loss" in r]
+    results = {"bleu": round(bleu, 2), "validation_bleu": round(validation_bleu, 2), "bleu_signature": signature,
+               "validation_loss": last_val[-1] if last_val else None, "test_samples": len(test),
+               "num_beams": config.num_beams, "steps": state["step"], "train_seconds": round(state["train_seconds"], 1),
+               "decode_seconds": round(decode_seconds, 1), "num_parameters": sum(p.numel() for p in model.parameters())}
+    for name, lines in (("hypotheses_test.txt", hypotheses), ("hypotheses_validation.txt", validation_hypotheses)):
+        write_file_atomically(output_dir / name, lambda p, lines=lines: p.write_text("".join(line + "\n" for line in lines)))
+    write_file_atomically(output_dir / "eval_results.json", lambda p: p.write_text(json.dumps(results, indent=2) + "\n"))
+    plot_loss_curves(records, output_dir / "training_curve.png", title=f"genpt seq2seq: {config.arch}")
+    return results
+
+
+def _start_run_folder(output_dir: Path, model, config: Seq2SeqConfig, tokenizer, tokenizer_dir: Path | None) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # an overwritten run's; never resume into them
+    for name in (ckpt.MODEL_FILE, "eval_results.json", "hypotheses_test.txt", "hypotheses_validation.txt", "metrics.jsonl"):
+        (output_dir / name).unlink(missing_ok=True)
+    values = {"arch": config.arch, "model": model.config.to_dict(), "seq2seq": dataclasses.asdict(config)}
+    write_file_atomically(output_dir / "config.yaml", lambda p: p.write_text(yaml.safe_dump(values, sort_keys=False)))
+    if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():
+        write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(tokenizer_dir, p, dirs_exist_ok=True))
+    else:
+        write_folder_atomically(output_dir / "tokenizer", lambda p: tokenizer.save_pretrained(str(p)))
+
+
+TRAJECTORY_KEYS = ("arch", "init", "preset", "learning_rate", "warmup_steps", "batch_size", "num_train_epochs", "max_steps",
+                   "max_source_length", "max_target_length", "max_grad_norm", "weight_decay", "max_train_samples", "seed",
+                   "mixed_precision", "source_lang", "target_lang")
+
+
+def _restore(folder: Path, config: Seq2SeqConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
+    saved = ckpt.read_state(folder)
+    for key in TRAJECTORY_KEYS:
+        old, new = saved.get("config", {}).get(key), getattr(config, key)
+        if old != new:
+            raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
+    ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
+    return {k: saved[k] for k in ("step", "epoch", "batches_done", "train_seconds", "tokens_seen")}
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if overwrite:
+        return
+    if ckpt.list_checkpoints(output_dir / "checkpoints"):
+        raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
+                         "--overwrite_output_dir to start again, or choose another folder")
+    if (output_dir / ckpt.MODEL_FILE).exists():
+        raise GenptError(f"--output_dir {output_dir} already holds a trained model; pass --overwrite_output_dir or choose another folder")
+
+
+def _check_options(config: Seq2SeqConfig) -> None:
+    for name in ("batch_size", "num_train_epochs", "max_source_length", "max_target_length", "num_beams", "eval_steps",
+                 "logging_steps"):
+        if getattr(config, name) <= 0:
+            raise GenptError(f"--{name} must be positive, got {getattr(config, name)}")
+    for name in ("max_steps", "max_train_samples", "max_eval_samples", "max_test_samples", "save_steps"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise GenptError(f"--{name} must be at least 1, got {value}")
+    if config.learning_rate is not None and config.learning_rate <= 0:
+        raise GenptError(f"--learning_rate must be positive, got {config.learning_rate}")
+    if config.source_lang == config.target_lang:
+        raise GenptError(f"--source_lang and --target_lang are both {config.source_lang!r}; expected two languages")
+
+
+def _training_record(window: dict[str, float], state: dict[str, Any], lr: float, accelerator) -> dict[str, Any]:
+    loss = accelerator.reduce(torch.tensor(window["loss"] / max(window["batches"], 1), device=accelerator.device),
+                              reduction="mean").item()
+    if not math.isfinite(loss):
+        raise GenptError(f"loss became {loss} at step {state['step']}; lower --learning_rate")
+    return {"step": state["step"], "epoch": state["epoch"] + 1, "loss": round(loss, 5), "lr": lr,
+            "target_tokens_per_s": round(window["tokens"] / max(window["seconds"], 1e-9), 1),
+            "train_seconds": round(state["train_seconds"], 3)}
+
+
+class _Log:
+    """metrics.jsonl; a resumed run keeps only the lines logged up to its checkpoint."""
+
+    def __init__(self, path: Path, active: bool, state: dict[str, Any]):
+        self.path, self.active, self.records = path, active, []
+        if state["step"] and path.exists():
+            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= state["step"]]
+        if active:
+            write_file_atomically(path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.active:
+            with self.path.open("a") as file:
+                file.write(json.dumps(record) + "\n")

@@ -1,0 +1,96 @@
+"""`genpt compare`: runs every system on the same tasks and budget, or collects finished runs,
+and writes the Table 5-style comparison and its chart."""
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import yaml
+
+from genpt.cli import main
+from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def pretrained_run(tmp_path_factory) -> Path:
+    """A real (if very short) `genpt pretrain` run of the tiny preset: its tokenizer and weights."""
+    root = tmp_path_factory.mktemp("compare")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    with gzip.open(default_corpus_dir() / "Carroll_Alice_s_Adventures_in_Wonderland.txt.gz", "rt", encoding="utf-8") as book:
+        (corpus / "alice.txt").write_text(book.read(), encoding="utf-8")
+    train_tokenizer([corpus], output_dir=root / "tokenizer", vocab_size=1000, show_progress=False)
+    run = root / "pretrained"
+    assert main(["pretrain", "--preset", "tiny", "--tokenizer", str(root / "tokenizer"), "--input", str(corpus),
+                 "--output_dir", str(run), "--max_steps", "4", "--batch_size", "4", "--seq_len", "64",
+                 "--eval_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2", "--mixed_precision", "no"]) == 0
+    return run
+
+
+def finetune_run(pretrained_run: Path, output_dir: Path, *options: str) -> Path:
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--output_dir", str(output_dir),
+                 "--max_train_samples", "48", "--max_eval_samples", "40", "--num_train_epochs", "1", "--batch_size", "16",
+                 "--mixed_precision", "no", *options]) == 0
+    return output_dir
+
+
+def table_rows(markdown: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_path, capsys):
+    tokenizer = str(pretrained_run / "tokenizer")
+    gpt = finetune_run(pretrained_run, tmp_path / "runs" / "gpt", "--init", str(pretrained_run))
+    lstm = finetune_run(pretrained_run, tmp_path / "lstm", "--arch", "lstm", "--init", "scratch", "--tokenizer", tokenizer,
+                        "--preset", "tiny")
+    output = tmp_path / "table"
+    assert main(["compare", "--runs", str(tmp_path / "runs"), str(lstm), "--output_dir", str(output)]) == 0
+    markdown = (output / "comparison.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| model"))
+    assert header == "| model | params | train time | Avg | SST-2 (acc) |"
+    rows = table_rows(markdown)
+    assert list(rows) == ["GPT, pretrained, aux LM", "LSTM w/ attention, aux LM, no pretraining"]
+    for label, run in (("GPT, pretrained, aux LM", gpt), ("LSTM w/ attention, aux LM, no pretraining", lstm)):
+        accuracy = json.loads((run / "eval_results.json").read_text())["accuracy"]
+        assert rows[label][3] == f"{100 * accuracy:.1f}" == rows[label][2]  # one task: the average is that score
+        assert re.fullmatch(r"\d+(\.\d)?[Mk]", rows[label][0]) and re.fullmatch(r"\d+ s|\d+\.\d min", rows[label][1])
+    assert rows["GPT, pretrained, aux LM"][0] != rows["LSTM w/ attention, aux LM, no pretraining"][0]
+    image = matplotlib.image.imread(output / "comparison.png")
+    assert image.shape[0] > 200 and image.shape[1] > 400
+    assert "GPT, pretrained, aux LM" in capsys.readouterr().out
+
+
+def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, tmp_path):
+    args = ["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "32", "--glue_dir",
+            str(default_glue_dir()), "--systems", "gpt", "gpt-scratch", "transformer", "--num_train_epochs", "1",
+            "--output_dir", str(tmp_path)]
+    assert main(args) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["sst2-gpt", "sst2-gpt-scratch", "sst2-transformer"]
+    options = {name: yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text()) for name in runs}
+    assert {o["finetune"]["max_train_samples"] for o in options.values()} == {32}  # the same budget for every row
+    assert options["sst2-gpt-scratch"]["finetune"]["init"] == "scratch"
+    assert options["sst2-gpt-scratch"]["model"]["name"] == "tiny"  # the pretraining run's preset
+    assert options["sst2-transformer"]["arch"] == "transformer"
+    rows = table_rows((tmp_path / "comparison.md").read_text())
+    assert list(rows) == ["GPT, pretrained, aux LM", "GPT, no pretraining", "Transformer enc-dec, no pretraining"]
+    weights = tmp_path / "runs" / "sst2-gpt" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert main(args) == 0  # a second call trains nothing: the finished runs are reused
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
+    assert main(["compare", "--runs", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["compare", "--tasks", "sst2", "--output_dir", str(tmp_path / "o")]) == 2
+    assert "--tasks needs --budget" in capsys.readouterr().err
+    assert main(["compare", "--tasks", "squad", "--budget", "8", "--init", str(pretrained_run),
+                 "--output_dir", str(tmp_path / "o")]) == 2
+    assert "--tasks squad" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "comparison.md").exists()
