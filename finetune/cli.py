@@ -50,17 +50,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output_dir", required=True, help="the run folder")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a fine-tuned model already there")
     parser.add_argument("--resume", metavar="PATH|auto", help="continue from a checkpoint folder, or the newest in --output_dir")
-    hints = typing.get_type_hints(FinetuneConfig)
-    defaults = FinetuneConfig(task="", init="")
-    for f in dataclasses.fields(FinetuneConfig):
-        add_option(parser, f.name, hints[f.name], getattr(defaults, f.name), required=f.name in ("task", "init"))
+    add_config_options(parser, FinetuneConfig(task="", init=""), required=("task", "init"), help_texts=HELP)
     parser.set_defaults(func=run)
 
 
+def add_config_options(parser: argparse.ArgumentParser, defaults: typing.Any, required: tuple[str, ...],
+                       help_texts: dict[str, str]) -> None:
+    """One `--field` option per field of the config dataclass `defaults` is an instance of."""
+    hints = typing.get_type_hints(type(defaults))
+    for f in dataclasses.fields(defaults):
+        add_option(parser, f.name, hints[f.name], getattr(defaults, f.name), f.name in required, help_texts.get(f.name, ""))
+
+
+def config_from_args(config_class: type, args: argparse.Namespace) -> typing.Any:
+    values = vars(args)
+    return config_class(**{f.name: values[f.name] for f in dataclasses.fields(config_class)})
+
+
+def report_interruption(summary: dict[str, typing.Any]) -> int:
+    """The exit status of a run stopped by Ctrl-C, after saying how to continue it."""
+    if summary["is_main_process"]:
+        print(f"interrupted at step {summary['steps']}: run the same command with --resume auto to continue")
+    return 130  # the shell's code for a run stopped by Ctrl-C
+
+
 def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, default: typing.Any, required: bool,
-               help_text: str | None = None) -> None:
+               help_text: str) -> None:
     """One `--name` option for a config field, typed and documented from the field."""
-    help_text = HELP.get(name, "") if help_text is None else help_text
     if default not in (None, "", []) and kind is not bool:
         help_text = f"{help_text} (default: {default})".strip()
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
@@ -79,13 +95,10 @@ def add_option(parser: argparse.ArgumentParser, name: str, kind: typing.Any, def
 def run(args: argparse.Namespace) -> int:
     from genpt.finetune.train import FinetuneConfig, finetune
 
-    values = vars(args)
-    config = FinetuneConfig(**{f.name: values[f.name] for f in dataclasses.fields(FinetuneConfig)})
+    config = config_from_args(FinetuneConfig, args)
     summary = finetune(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
     if summary["stop_reason"] == "interrupted":
-        if summary["is_main_process"]:
-            print(f"interrupted at step {summary['steps']}: run the same command with --resume auto to continue")
-        return 130  # the shell's code for a run stopped by Ctrl-C
+        return report_interruption(summary)
     if summary["is_main_process"]:
         results = summary["eval_results"]
         shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float))

@@ -36,7 +36,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
-from genpt import special_tokens
 from genpt.architectures import baseline_config
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.decoding import GPTPromptDecoder, beam_search, greedy_decode
@@ -46,7 +45,8 @@ from genpt.model import IGNORE_INDEX
 from genpt.plots import plot_loss_curves
 from genpt.pretrained import load_pretrained
 from genpt.tokenization import load_tokenizer
-from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+from genpt.transformations import SpecialIds
+from genpt.training import MetricsLog, adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 
 Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
 DEFAULT_PRESET = {"transformer": "small", "lstm": "small", "gpt": "mini"}
@@ -127,19 +127,6 @@ def _read_lines(path: Path) -> list[str]:
         raise GenptError(f"{path}: not UTF-8 text (byte {error.start})") from None
 
 
-@dataclass(frozen=True)
-class TokenIds:
-    bos: int  # start
-    eos: int  # extract
-    delim: int
-    pad: int
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> TokenIds:
-        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens.ALL}
-        return cls(ids[special_tokens.START], ids[special_tokens.EXTRACT], ids[special_tokens.DELIM], ids[special_tokens.PAD])
-
-
 @dataclass
 class Encoded:
     source: list[int]  # source tokens, no specials
@@ -166,13 +153,13 @@ def _mask(rows: list[list[int]], left: bool = False) -> torch.Tensor:
 class EncoderDecoderCollator:
     """Source `x eos`; decoder input `bos y`; labels `y eos`, all right-padded."""
 
-    def __init__(self, ids: TokenIds):
+    def __init__(self, ids: SpecialIds):
         self.ids = ids
 
     def __call__(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
-        sources = [e.source + [self.ids.eos] for e in items]
-        tgt_in = [[self.ids.bos] + e.target for e in items]
-        labels = [e.target + [self.ids.eos] for e in items]
+        sources = [e.source + [self.ids.extract] for e in items]
+        tgt_in = [[self.ids.start] + e.target for e in items]
+        labels = [e.target + [self.ids.extract] for e in items]
         return {"src_ids": _pad(sources, self.ids.pad), "src_mask": _mask(sources), "tgt_in": _pad(tgt_in, self.ids.pad),
                 "tgt_mask": _mask(tgt_in), "labels": _pad(labels, IGNORE_INDEX)}
 
@@ -180,14 +167,14 @@ class EncoderDecoderCollator:
 class GPTCollator:
     """`start x delim y extract`; labels copy the ids from `y` on (GPT shifts them), -100 before."""
 
-    def __init__(self, ids: TokenIds, context: int):
+    def __init__(self, ids: SpecialIds, context: int):
         self.ids, self.context = ids, context
 
     def sequence(self, item: Encoded) -> tuple[list[int], int]:
         """The ids, and how many of them are the prompt `start x delim`."""
         source = item.source[: max(1, self.context // 2 - 2)] if len(item.source) + len(item.target) + 3 > self.context else item.source
-        prompt = [self.ids.bos, *source, self.ids.delim]
-        return (prompt + item.target + [self.ids.eos])[: self.context], len(prompt)
+        prompt = [self.ids.start, *source, self.ids.delim]
+        return (prompt + item.target + [self.ids.extract])[: self.context], len(prompt)
 
     def __call__(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
         sequences = [self.sequence(item) for item in items]
@@ -220,7 +207,7 @@ def build_model(config: Seq2SeqConfig) -> tuple[torch.nn.Module, Any, Path | Non
     if config.tokenizer is None:
         raise GenptError(f"--arch {config.arch} needs --tokenizer DIR (one tokenizer for both languages)")
     tokenizer = load_tokenizer(config.tokenizer)
-    model_config = baseline_config(config.arch, preset, len(tokenizer), TokenIds.from_tokenizer(tokenizer).pad)
+    model_config = baseline_config(config.arch, preset, len(tokenizer), SpecialIds.from_tokenizer(tokenizer).pad)
     if config.arch == "transformer":
         from genpt.encoder_decoder import EncoderDecoder
 
@@ -254,7 +241,7 @@ def optimizer_and_schedule(model: torch.nn.Module, config: Seq2SeqConfig, total_
 
 
 @torch.no_grad()
-def translate(model: torch.nn.Module, data: list[Encoded], ids: TokenIds, config: Seq2SeqConfig, tokenizer,
+def translate(model: torch.nn.Module, data: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig, tokenizer,
               batch_size: int = 64, show_progress: bool = False) -> list[str]:
     """Detokenized translations of `data`'s sources, in order (beam search or greedy)."""
     model.eval()
@@ -263,28 +250,28 @@ def translate(model: torch.nn.Module, data: list[Encoded], ids: TokenIds, config
     for start in tqdm(range(0, len(order), batch_size), desc="translating", unit="batch", disable=not show_progress):
         rows = order[start : start + batch_size]
         for index, generated in zip(rows, _generate(model, [data[i] for i in rows], ids, config)):
-            outputs[index] = tokenizer.decode(_until_eos(generated, ids.eos), skip_special_tokens=True).strip()
+            outputs[index] = tokenizer.decode(_until_eos(generated, ids.extract), skip_special_tokens=True).strip()
     return [outputs[i] for i in range(len(data))]
 
 
-def _generate(model: torch.nn.Module, items: list[Encoded], ids: TokenIds, config: Seq2SeqConfig) -> list[list[int]]:
+def _generate(model: torch.nn.Module, items: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig) -> list[list[int]]:
     B, K = len(items), config.num_beams
     max_length = config.max_target_length + 1  # the target and its eos
     if config.arch == "gpt":
         context = model.config.n_positions
-        prompts = [[ids.bos, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
+        prompts = [[ids.start, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
         decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True), _mask(prompts, left=True))
         if K > 1:
             decoder.reorder(torch.arange(B).repeat_interleave(K))
         bos = ids.delim
     else:
-        sources = [item.source + [ids.eos] for item in items]
+        sources = [item.source + [ids.extract] for item in items]
         src_ids, src_mask = _pad(sources, ids.pad), _mask(sources)
-        return model.generate(src_ids, src_mask, ids.bos, ids.eos, max_length, num_beams=K,
+        return model.generate(src_ids, src_mask, ids.start, ids.extract, max_length, num_beams=K,
                               length_penalty=config.length_penalty).tolist()
     if K > 1:
-        return beam_search(decoder, bos, ids.eos, B, max_length, K, config.length_penalty).tolist()
-    return greedy_decode(decoder, bos, ids.eos, B, max_length).tolist()
+        return beam_search(decoder, bos, ids.extract, B, max_length, K, config.length_penalty).tolist()
+    return greedy_decode(decoder, bos, ids.extract, B, max_length).tolist()
 
 
 def _until_eos(tokens: list[int], eos: int) -> list[int]:
@@ -317,14 +304,14 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
-        _check_output_dir(output_dir, overwrite)
+        ckpt.check_output_dir(output_dir, overwrite, holds="a trained model")
     _check_options(config)
     splits = {name: read_parallel(config.data_dir, prefix, config.source_lang, config.target_lang)
               for name, prefix in (("train", config.train_prefix), ("validation", config.validation_prefix),
                                    ("test", config.test_prefix))}
     set_seed(config.seed)
     model, tokenizer, tokenizer_dir = build_model(config)
-    ids = TokenIds.from_tokenizer(tokenizer)
+    ids = SpecialIds.from_tokenizer(tokenizer)
     train = encode_pairs(splits["train"][: config.max_train_samples], tokenizer, config)
     validation_pairs = splits["validation"][: config.max_eval_samples]
     validation = encode_pairs(validation_pairs, tokenizer, config)
@@ -341,7 +328,8 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     model, optimizer = accelerator.prepare(model, optimizer)
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
-    log = _Log(output_dir / "metrics.jsonl", accelerator.is_main_process, state)
+    log = MetricsLog(output_dir / "metrics.jsonl", accelerator.is_main_process, resumed=state["step"] > 0,
+                     kept=lambda record: record["step"] <= state["step"])  # all logged before the checkpoint
 
     def save_checkpoint() -> None:
         rng_states = gather_objects(accelerator, ckpt.rng_state())
@@ -413,7 +401,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     return summary
 
 
-def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[Pair], validation: list[Encoded], ids: TokenIds,
+def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[Pair], validation: list[Encoded], ids: SpecialIds,
                    config: Seq2SeqConfig, tokenizer, output_dir: Path, state: dict[str, Any], records: list[dict],
                    show_progress: bool) -> dict[str, Any]:
     """Weights, test and validation translations, eval_results.json (BLEU), the curve."""
@@ -459,23 +447,8 @@ TRAJECTORY_KEYS = ("arch", "init", "preset", "learning_rate", "warmup_steps", "b
 
 
 def _restore(folder: Path, config: Seq2SeqConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
-    saved = ckpt.read_state(folder)
-    for key in TRAJECTORY_KEYS:
-        old, new = saved.get("config", {}).get(key), getattr(config, key)
-        if old != new:
-            raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
-    ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
+    saved = ckpt.restore_same_run(folder, dataclasses.asdict(config), TRAJECTORY_KEYS, model, optimizer, scheduler, accelerator)
     return {k: saved[k] for k in ("step", "epoch", "batches_done", "train_seconds", "tokens_seen")}
-
-
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if overwrite:
-        return
-    if ckpt.list_checkpoints(output_dir / "checkpoints"):
-        raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
-                         "--overwrite_output_dir to start again, or choose another folder")
-    if (output_dir / ckpt.MODEL_FILE).exists():
-        raise GenptError(f"--output_dir {output_dir} already holds a trained model; pass --overwrite_output_dir or choose another folder")
 
 
 def _check_options(config: Seq2SeqConfig) -> None:
@@ -501,20 +474,3 @@ def _training_record(window: dict[str, float], state: dict[str, Any], lr: float,
     return {"step": state["step"], "epoch": state["epoch"] + 1, "loss": round(loss, 5), "lr": lr,
             "target_tokens_per_s": round(window["tokens"] / max(window["seconds"], 1e-9), 1),
             "train_seconds": round(state["train_seconds"], 3)}
-
-
-class _Log:
-    """metrics.jsonl; a resumed run keeps only the lines logged up to its checkpoint."""
-
-    def __init__(self, path: Path, active: bool, state: dict[str, Any]):
-        self.path, self.active, self.records = path, active, []
-        if state["step"] and path.exists():
-            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= state["step"]]
-        if active:
-            write_file_atomically(path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.active:
-            with self.path.open("a") as file:
-                file.write(json.dumps(record) + "\n")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 
 EPILOG = """examples:
   genpt tokenizer train --input ../shared/data/multi30k/train.en.gz ../shared/data/multi30k/train.de.gz \\
@@ -34,7 +32,7 @@ HELP = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from genpt.finetune.cli import add_option
+    from genpt.finetune.cli import add_config_options
     from genpt.finetune.seq2seq import Seq2SeqConfig
 
     parser = subparsers.add_parser(
@@ -47,24 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output_dir", required=True, help="the run folder")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a trained model already there")
     parser.add_argument("--resume", metavar="PATH|auto", help="continue from a checkpoint folder, or the newest in --output_dir")
-    hints = typing.get_type_hints(Seq2SeqConfig)
-    defaults = Seq2SeqConfig(arch="transformer", data_dir="")
-    for f in dataclasses.fields(Seq2SeqConfig):
-        add_option(parser, f.name, hints[f.name], getattr(defaults, f.name), required=f.name in ("arch", "data_dir"),
-                   help_text=HELP.get(f.name, ""))
+    add_config_options(parser, Seq2SeqConfig(arch="transformer", data_dir=""), required=("arch", "data_dir"), help_texts=HELP)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from genpt.finetune.cli import config_from_args, report_interruption
     from genpt.finetune.seq2seq import Seq2SeqConfig, train_seq2seq
 
-    values = vars(args)
-    config = Seq2SeqConfig(**{f.name: values[f.name] for f in dataclasses.fields(Seq2SeqConfig)})
+    config = config_from_args(Seq2SeqConfig, args)
     summary = train_seq2seq(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
     if summary["stop_reason"] == "interrupted":
-        if summary["is_main_process"]:
-            print(f"interrupted at step {summary['steps']}: run the same command with --resume auto to continue")
-        return 130
+        return report_interruption(summary)
     if summary["is_main_process"]:
         results = summary["eval_results"]
         print(f"{config.arch} {config.source_lang}->{config.target_lang}: test BLEU {results['bleu']:.2f} "

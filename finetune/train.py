@@ -15,7 +15,6 @@ classifier dropout 0.1. Batch order is a pure function of (seed, epoch).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -39,7 +38,7 @@ from genpt.tokenization import load_tokenizer
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task, TaskType
-from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+from genpt.training import MetricsLog, adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
 
 @dataclass
@@ -106,7 +105,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
-        _check_output_dir(output_dir, overwrite)
+        ckpt.check_output_dir(output_dir, overwrite, holds="a fine-tuned model")
     config = dataclasses.replace(config, aux_lm_weight=_aux_lm_weight(config))
     _check_options(config)
     task, splits = load_task_data(config)
@@ -138,7 +137,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, model_config, task, resolved, pretrained)
     loop = _Loop(resolved, task, accelerator, model, optimizer, scheduler, train_set, dev_set, collator, output_dir,
-                 state, _Log(output_dir / "metrics.jsonl", accelerator.is_main_process, state), total_steps, steps_per_epoch)
+                 state, MetricsLog(output_dir / "metrics.jsonl", accelerator.is_main_process, resumed=state["step"] > 0,
+                            kept=lambda record: _kept(record, state)), total_steps, steps_per_epoch)
     with stop_on_interrupt("genpt finetune") as interrupted:
         stop_reason = loop.run(interrupted, show_progress and accelerator.is_main_process)
     summary = {"task": task.name, "stop_reason": stop_reason, "output_dir": str(output_dir), "steps": state["step"],
@@ -167,7 +167,7 @@ class _Loop:
     collator: Collator
     output_dir: Path
     state: dict[str, Any]  # what a checkpoint holds besides the weights and optimizer
-    log: _Log
+    log: MetricsLog
     total_steps: int
     steps_per_epoch: int
 
@@ -405,23 +405,8 @@ TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continue
 
 
 def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
-    saved = ckpt.read_state(folder)
-    for key in TRAJECTORY_KEYS:
-        old, new = saved.get("config", {}).get(key), getattr(config, key)
-        if old != new:
-            raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
-    ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
+    saved = ckpt.restore_same_run(folder, dataclasses.asdict(config), TRAJECTORY_KEYS, model, optimizer, scheduler, accelerator)
     return {k: saved[k] for k in ("step", "epoch", "batches_done", "best", "examples_seen", "train_seconds")}
-
-
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if overwrite:
-        return  # the old run's checkpoints go once the new run has checked its inputs
-    if ckpt.list_checkpoints(output_dir / "checkpoints"):
-        raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
-                         "--overwrite_output_dir to start again, or choose another folder")
-    elif (output_dir / ckpt.MODEL_FILE).exists():
-        raise GenptError(f"--output_dir {output_dir} already holds a fine-tuned model; pass --overwrite_output_dir or choose another folder")
 
 
 def _check_options(config: FinetuneConfig) -> None:
@@ -479,24 +464,6 @@ def _training_record(window: dict[str, float], state: dict[str, Any], epoch: int
     return {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "task_loss": round(task_loss, 5),
             "lm_loss": round(lm_loss, 5), "lr": lr, "examples_per_s": round(window["examples"] / max(window["seconds"], 1e-9), 2),
             "examples_seen": state["examples_seen"], "train_seconds": round(state["train_seconds"], 4)}
-
-
-class _Log:
-    """metrics.jsonl, one JSON object per line; kept in memory for the curve. A resumed run
-    keeps the lines up to its checkpoint and drops what the interrupted run wrote after it."""
-
-    def __init__(self, path: Path, active: bool, state: dict[str, Any]):
-        self.path, self.active, self.records = path, active, []
-        if state["step"] and path.exists():
-            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if _kept(r, state)]
-        if active:
-            write_file_atomically(path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.active:
-            with self.path.open("a") as file:
-                file.write(json.dumps(record) + "\n")
 
 
 def _kept(record: dict[str, Any], state: dict[str, Any]) -> bool:

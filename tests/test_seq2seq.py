@@ -14,10 +14,11 @@ from genpt.cli import main
 from genpt.config import GPTConfig
 from genpt.decoding import GPTPromptDecoder
 from genpt.errors import GenptError
-from genpt.finetune.seq2seq import Encoded, GPTCollator, Seq2SeqConfig, TokenIds, read_parallel
+from genpt.finetune.seq2seq import Encoded, GPTCollator, Seq2SeqConfig, read_parallel
 from genpt.metrics import corpus_bleu
 from genpt.model import GPT, IGNORE_INDEX
 from genpt.tokenizer.train import train_tokenizer
+from genpt.transformations import SpecialIds
 
 MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
 pytestmark = pytest.mark.skipif(not MULTI30K.is_dir(), reason="../shared/data/multi30k not present")
@@ -73,7 +74,7 @@ def test_parallel_files_are_read_aligned_and_checked(data_dir, tmp_path):
 
 
 def test_gpt_format_scores_the_target_and_its_end_only():
-    ids = TokenIds(bos=2, eos=4, delim=3, pad=1)
+    ids = SpecialIds(start=2, delim=3, extract=4, pad=1)
     batch = GPTCollator(ids, context=64)([Encoded([10, 11, 12], [20, 21]), Encoded([13], [22, 23, 24])])
     assert batch["input_ids"].tolist() == [[2, 10, 11, 12, 3, 20, 21, 4], [2, 13, 3, 22, 23, 24, 4, 1]]
     assert batch["attention_mask"].tolist() == [[1] * 8, [1] * 7 + [0]]
