@@ -81,22 +81,26 @@ class GPTPromptDecoder:
     """`IncrementalDecoder` for a decoder-only GPT continuing (N, P) prompts.
 
     Prompts are left-padded (mask 0), so every row's next token sits in the last column and
-    positions count real tokens only. Each step runs the whole sequence again: GPT keeps no
-    key/value cache, and for sentence-length outputs the recomputation is cheap next to the
-    bookkeeping a cache needs.
+    positions count real tokens only. The first step runs the prompt and the fed token; each
+    later step runs one token against the cached keys and values (`genpt.model.KVCache`).
     """
 
     def __init__(self, model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
+        from genpt.model import KVCache
+
         self.model = model  # genpt.model.GPT
-        self.ids, self.mask = prompt_ids, prompt_mask  # (N, P) each
+        self.pending = prompt_ids  # (N, P): ids not yet run through the model
+        self.mask = prompt_mask  # (N, P + fed): every position so far
+        self.cache = KVCache(model.config.n_layer)
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)  # (N, P + t)
+        new = torch.cat([self.pending, tokens[:, None]], dim=1)  # (N, T): the prompt too on the first step
         self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
-        context = self.model.config.n_positions
-        hidden = self.model.transformer(self.ids[:, -context:], self.mask[:, -context:])  # (N, <=context, C)
+        hidden = self.model.transformer(new, self.mask, cache=self.cache)  # (N, T, C)
+        self.pending = new[:, :0]
         return torch.log_softmax(self.model.lm_head(hidden[:, -1]).float(), dim=-1)  # (N, V)
 
     def reorder(self, rows: torch.Tensor) -> None:
-        self.ids, self.mask = self.ids.index_select(0, rows), self.mask.index_select(0, rows)
+        self.pending, self.mask = self.pending.index_select(0, rows), self.mask.index_select(0, rows)
+        self.cache.reorder(rows)

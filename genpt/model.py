@@ -35,12 +35,14 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.resid_dropout = ops.Dropout(config.resid_pdrop)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, past: LayerKV | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if past is not None:  # decoding: attend the earlier positions' cached keys and values too
+            k, v = past.extend(k, v)  # (B, nh, P + T, hs)
         # attn_mask None means "causal, nothing padded", which the kernels handle fastest.
         y = F.scaled_dot_product_attention(
             q, k, v,
@@ -76,11 +78,11 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, past: LayerKV | None = None) -> torch.Tensor:
         if self.prenorm:  # GPT-2
-            x = x + self.attn(self.ln_1(x), attn_mask)
+            x = x + self.attn(self.ln_1(x), attn_mask, past)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, attn_mask))  # GPT-1
+        x = self.ln_1(x + self.attn(x, attn_mask, past))  # GPT-1
         return self.ln_2(x + self.mlp(x))
 
 
@@ -156,17 +158,27 @@ class GPT(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        cache: KVCache | None = None,
     ) -> torch.Tensor:
-        """The decoder body: embeddings and blocks, returning final states (B, T, C)."""
+        """The decoder body: embeddings and blocks, returning final states (B, T, C).
+
+        With a `cache` (decoding), `input_ids` are only the new tokens: the cache holds the
+        keys and values of the P earlier ones and grows by T, and `attention_mask` covers all
+        P + T positions.
+        """
         B, T = input_ids.shape
-        if T > self.config.n_positions:
-            raise ValueError(f"sequence of {T} tokens is longer than the context of {self.config.n_positions}")
-        attn_mask = padding_aware_causal_mask(attention_mask, T)
+        S = T + (cache.length if cache is not None else 0)  # positions seen, earlier ones included
+        if S > self.config.n_positions:
+            raise ValueError(f"sequence of {S} tokens is longer than the context of {self.config.n_positions}")
+        if cache is None:
+            attn_mask = padding_aware_causal_mask(attention_mask, T)
+        else:  # new queries see every earlier position; None is not "causal" when T < S
+            attn_mask = padding_aware_causal_mask(attention_mask, S, queries=T, always=True)
         if position_ids is None:
-            position_ids = positions_from_mask(attention_mask, T, input_ids.device)
+            position_ids = positions_from_mask(attention_mask, S, input_ids.device)[:, S - T :]
         x = self.drop(self.wte(input_ids) + self.wpe(position_ids))  # (B, T, C)
-        for block in self.h:
-            x = block(x, attn_mask)
+        for i, block in enumerate(self.h):
+            x = block(x, attn_mask, cache.layers[i] if cache is not None else None)
         return self.ln_f(x)
 
     @torch.no_grad()
@@ -195,19 +207,58 @@ class GPT(nn.Module):
         return input_ids
 
 
-def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int) -> torch.Tensor | None:
-    """Boolean (B, 1, T, T) mask, True where a query may attend a key; None if unpadded.
+def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None,
+                              always: bool = False) -> torch.Tensor | None:
+    """Boolean (B, 1, Q, T) mask, True where a query may attend a key; None if unpadded.
 
-    A real token sees the real tokens at or before it. Every position also sees itself, so a
-    padding query never has an empty row (which would give NaN); its output is ignored anyway.
+    The Q queries are the last `queries` of the T positions (all of them by default). A real
+    token sees the real tokens at or before it. Every position also sees itself, so a padding
+    query never has an empty row (which would give NaN); its output is ignored anyway.
+    `always` builds the mask even when nothing is padded (for cached decoding, where SDPA's
+    own causal flag would align the queries with the first keys, not the last).
     """
-    if attention_mask is None or bool(attention_mask.all()):
+    if not always and (attention_mask is None or bool(attention_mask.all())):
         return None
-    device = attention_mask.device
-    causal = torch.ones(T, T, dtype=torch.bool, device=device).tril()  # (T, T)
+    Q = T if queries is None else queries
+    device = attention_mask.device if attention_mask is not None else None
+    causal = torch.ones(Q, T, dtype=torch.bool, device=device).tril(diagonal=T - Q)  # (Q, T): query i is position T-Q+i
+    if attention_mask is None:
+        return causal[None, None]  # (1, 1, Q, T)
     keys = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
-    itself = torch.eye(T, dtype=torch.bool, device=device)  # (T, T)
-    return causal & (keys | itself)  # (B, 1, T, T)
+    itself = torch.ones(Q, T, dtype=torch.bool, device=device).tril(T - Q).triu(T - Q)  # (Q, T): each query's own key
+    return causal & (keys | itself)  # (B, 1, Q, T)
+
+
+class LayerKV:
+    """One layer's cached keys and values, (B, nh, P, hs) each, grown by every decoding step."""
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.keys is not None:
+            k, v = torch.cat([self.keys, k], dim=2), torch.cat([self.values, v], dim=2)
+        self.keys, self.values = k, v
+        return k, v
+
+
+class KVCache:
+    """The keys and values of every position a GPT has decoded so far, layer by layer."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.layers = [LayerKV() for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        keys = self.layers[0].keys
+        return 0 if keys is None else keys.size(2)
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep (and duplicate) the rows named by `rows`: beams that survived a step."""
+        for layer in self.layers:
+            if layer.keys is not None:
+                layer.keys, layer.values = layer.keys.index_select(0, rows), layer.values.index_select(0, rows)
 
 
 def positions_from_mask(attention_mask: torch.Tensor | None, T: int, device: torch.device) -> torch.Tensor:

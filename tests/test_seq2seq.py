@@ -97,8 +97,12 @@ def test_gpt_prompt_decoder_equals_the_full_forward_whatever_the_padding():
             alone = torch.tensor([prompt + [int(t[row]) for t in fed[: step + 1]]])
             expected = torch.log_softmax(model(alone).logits[0, -1], dim=-1)
             torch.testing.assert_close(log_probs[row], expected, atol=1e-5, rtol=1e-5)
-    decoder.reorder(torch.tensor([1, 1, 0]))
-    assert decoder.ids.shape[0] == 3 and torch.equal(decoder.ids[0], decoder.ids[1])
+    decoder.reorder(torch.tensor([1, 1, 0]))  # beams reshuffled: the cache follows its rows
+    log_probs = decoder.step(torch.tensor([24, 24, 25]))
+    for row, (prompt, token) in enumerate(((prompts[1], 24), (prompts[1], 24), (prompts[0], 25))):
+        source = 1 - int(row == 2)  # rows 0 and 1 continue prompt 1, row 2 prompt 0
+        alone = torch.tensor([prompt + [int(t[source]) for t in fed] + [token]])
+        torch.testing.assert_close(log_probs[row], torch.log_softmax(model(alone).logits[0, -1], dim=-1), atol=1e-5, rtol=1e-5)
 
 
 def run_args(arch: str, data_dir: Path, tokenizer_dir: Path, output_dir: Path, *extra: str) -> list[str]:
