@@ -46,7 +46,7 @@ from genpt.plots import plot_loss_curves
 from genpt.pretrained import load_pretrained
 from genpt.tokenization import load_tokenizer
 from genpt.transformations import SpecialIds
-from genpt.training import MetricsLog, adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+from genpt.training import MetricsLog, adamw, agreed, new_accelerator, save_training_checkpoint, stop_on_interrupt
 
 Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
 DEFAULT_PRESET = {"transformer": "small", "lstm": "small", "gpt": "mini"}
@@ -257,21 +257,17 @@ def translate(model: torch.nn.Module, data: list[Encoded], ids: SpecialIds, conf
 def _generate(model: torch.nn.Module, items: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig) -> list[list[int]]:
     B, K = len(items), config.num_beams
     max_length = config.max_target_length + 1  # the target and its eos
-    if config.arch == "gpt":
-        context = model.config.n_positions
-        prompts = [[ids.start, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
-        decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True), _mask(prompts, left=True))
-        if K > 1:
-            decoder.reorder(torch.arange(B).repeat_interleave(K))
-        bos = ids.delim
-    else:
+    if config.arch != "gpt":  # the encoder-decoders decode themselves
         sources = [item.source + [ids.extract] for item in items]
-        src_ids, src_mask = _pad(sources, ids.pad), _mask(sources)
-        return model.generate(src_ids, src_mask, ids.start, ids.extract, max_length, num_beams=K,
+        return model.generate(_pad(sources, ids.pad), _mask(sources), ids.start, ids.extract, max_length, num_beams=K,
                               length_penalty=config.length_penalty).tolist()
-    if K > 1:
-        return beam_search(decoder, bos, ids.extract, B, max_length, K, config.length_penalty).tolist()
-    return greedy_decode(decoder, bos, ids.extract, B, max_length).tolist()
+    context = model.config.n_positions
+    prompts = [[ids.start, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
+    decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True), _mask(prompts, left=True))
+    if K == 1:
+        return greedy_decode(decoder, ids.delim, ids.extract, B, max_length).tolist()
+    decoder.reorder(torch.arange(B).repeat_interleave(K))  # beams of one prompt adjacent
+    return beam_search(decoder, ids.delim, ids.extract, B, max_length, K, config.length_penalty).tolist()
 
 
 def _until_eos(tokens: list[int], eos: int) -> list[int]:
@@ -332,14 +328,8 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
                      kept=lambda record: record["step"] <= state["step"])  # all logged before the checkpoint
 
     def save_checkpoint() -> None:
-        rng_states = gather_objects(accelerator, ckpt.rng_state())
-        weights = accelerator.get_state_dict(model)
-        if accelerator.is_main_process:
-            ckpt.save_checkpoint(output_dir / "checkpoints" / ckpt.checkpoint_name(state["step"]), weights=weights,
-                                 optimizer=optimizer, scheduler=scheduler, rng_states=rng_states,
-                                 state={**state, "world_size": accelerator.num_processes, "config": dataclasses.asdict(config)})
-            ckpt.prune_checkpoints(output_dir / "checkpoints", config.save_total_limit)
-        accelerator.wait_for_everyone()
+        save_training_checkpoint(accelerator, model, optimizer, scheduler, output_dir / "checkpoints",
+                                 {**state, "config": dataclasses.asdict(config)}, config.save_total_limit)
 
     bar = tqdm(total=total_steps, initial=state["step"], desc=f"training {config.arch} {config.source_lang}->{config.target_lang}",
                unit="step", dynamic_ncols=True, disable=not (show_progress and accelerator.is_main_process))

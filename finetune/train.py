@@ -38,7 +38,7 @@ from genpt.tokenization import load_tokenizer
 from genpt.task_data import Collator, TaskDataset, train_loader
 from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
 from genpt.tasks import Example, Task, TaskType
-from genpt.training import MetricsLog, adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+from genpt.training import MetricsLog, adamw, agreed, new_accelerator, save_training_checkpoint, stop_on_interrupt
 from genpt.transformations import SpecialIds, encode_examples
 
 @dataclass
@@ -239,17 +239,8 @@ class _Loop:
         self.save_checkpoint()
 
     def save_checkpoint(self) -> None:
-        acc = self.accelerator
-        rng_states = gather_objects(acc, ckpt.rng_state())
-        weights = acc.get_state_dict(self.model)
-        if acc.is_main_process:
-            ckpt.save_checkpoint(
-                self.output_dir / "checkpoints" / ckpt.checkpoint_name(self.state["step"]), weights=weights,
-                optimizer=self.optimizer, scheduler=self.scheduler, rng_states=rng_states,
-                state={**self.state, "world_size": acc.num_processes, "config": dataclasses.asdict(self.config)},
-            )
-            ckpt.prune_checkpoints(self.output_dir / "checkpoints", self.config.save_total_limit)
-        acc.wait_for_everyone()
+        save_training_checkpoint(self.accelerator, self.model, self.optimizer, self.scheduler, self.output_dir / "checkpoints",
+                                 {**self.state, "config": dataclasses.asdict(self.config)}, self.config.save_total_limit)
 
 
 def _aux_lm_weight(config: FinetuneConfig) -> float:

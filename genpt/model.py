@@ -170,10 +170,7 @@ class GPT(nn.Module):
         S = T + (cache.length if cache is not None else 0)  # positions seen, earlier ones included
         if S > self.config.n_positions:
             raise ValueError(f"sequence of {S} tokens is longer than the context of {self.config.n_positions}")
-        if cache is None:
-            attn_mask = padding_aware_causal_mask(attention_mask, T)
-        else:  # new queries see every earlier position; None is not "causal" when T < S
-            attn_mask = padding_aware_causal_mask(attention_mask, S, queries=T, always=True)
+        attn_mask = padding_aware_causal_mask(attention_mask, S, queries=T)  # (B, 1, T, S) or None
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask, S, input_ids.device)[:, S - T :]
         x = self.drop(self.wte(input_ids) + self.wpe(position_ids))  # (B, T, C)
@@ -207,19 +204,18 @@ class GPT(nn.Module):
         return input_ids
 
 
-def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None,
-                              always: bool = False) -> torch.Tensor | None:
+def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None) -> torch.Tensor | None:
     """Boolean (B, 1, Q, T) mask, True where a query may attend a key; None if unpadded.
 
-    The Q queries are the last `queries` of the T positions (all of them by default). A real
-    token sees the real tokens at or before it. Every position also sees itself, so a padding
-    query never has an empty row (which would give NaN); its output is ignored anyway.
-    `always` builds the mask even when nothing is padded (for cached decoding, where SDPA's
-    own causal flag would align the queries with the first keys, not the last).
+    The Q queries are the last `queries` of the T positions (all of them by default: fewer
+    when cached decoding runs only the new tokens). A real token sees the real tokens at or
+    before it. Every position also sees itself, so a padding query never has an empty row
+    (which would give NaN); its output is ignored anyway. None ("causal, nothing padded")
+    only when Q = T: SDPA's causal flag aligns queries with the first keys, not the last.
     """
-    if not always and (attention_mask is None or bool(attention_mask.all())):
-        return None
     Q = T if queries is None else queries
+    if Q == T and (attention_mask is None or bool(attention_mask.all())):
+        return None
     device = attention_mask.device if attention_mask is not None else None
     causal = torch.ones(Q, T, dtype=torch.bool, device=device).tril(diagonal=T - Q)  # (Q, T): query i is position T-Q+i
     if attention_mask is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
 
 
@@ -122,3 +123,17 @@ class MetricsLog:
         if self.active:
             with self.path.open("a") as file:
                 file.write(json.dumps(record) + "\n")
+
+
+def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+                             checkpoints_dir: Path, state: dict[str, Any], keep: int, config_yaml: str | None = None) -> None:
+    """Checkpoint a run at `state["step"]` (every process's RNG included) and keep the newest
+    `keep`; every process calls it, only the main one writes."""
+    rng_states = gather_objects(accelerator, ckpt.rng_state())
+    weights = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        ckpt.save_checkpoint(checkpoints_dir / ckpt.checkpoint_name(state["step"]), weights=weights, optimizer=optimizer,
+                             scheduler=scheduler, rng_states=rng_states, config_yaml=config_yaml,
+                             state={**state, "world_size": accelerator.num_processes})
+        ckpt.prune_checkpoints(checkpoints_dir, keep)
+    accelerator.wait_for_everyone()

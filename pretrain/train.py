@@ -37,7 +37,7 @@ from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer
-from genpt.training import adamw, agreed, gather_objects, new_accelerator, stop_on_interrupt
+from genpt.training import adamw, agreed, gather_objects, new_accelerator, save_training_checkpoint, stop_on_interrupt
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 
@@ -297,17 +297,8 @@ class _Loop:
             plot_loss_curves(self.logger.records(), self.output_dir / "loss_curve.png", title=f"genpt pretrain: {self.config.model.name}")
 
     def save_checkpoint(self) -> None:
-        acc = self.accelerator
-        rng_states = gather_objects(acc, ckpt.rng_state())
-        weights = acc.get_state_dict(self.model)
-        if acc.is_main_process:
-            folder = self.output_dir / "checkpoints" / ckpt.checkpoint_name(self.state["step"])
-            ckpt.save_checkpoint(
-                folder, weights=weights, optimizer=self.optimizer, scheduler=self.scheduler,
-                rng_states=rng_states, config_yaml=self.config.to_yaml(), state={**self.state, "world_size": acc.num_processes},
-            )
-            ckpt.prune_checkpoints(self.output_dir / "checkpoints", self.config.training.save_total_limit)
-        acc.wait_for_everyone()
+        save_training_checkpoint(self.accelerator, self.model, self.optimizer, self.scheduler, self.output_dir / "checkpoints",
+                                 self.state, self.config.training.save_total_limit, config_yaml=self.config.to_yaml())
 
     def finish(self, stop_reason: str, data_hash: torch.Tensor) -> dict[str, Any]:
         acc = self.accelerator
