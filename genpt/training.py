@@ -14,6 +14,7 @@ import torch
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
+from genpt.perf import keep_freed_memory
 
 
 def multi_process_launch() -> bool:
@@ -40,13 +41,16 @@ def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) 
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(
+    accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(mixed_precision),
         gradient_accumulation_steps=gradient_accumulation_steps,
         # Under torchrun / accelerate launch without GPUs, accelerate starts gloo DDP only
         # when told it runs on CPU; alone, it would train each process separately.
         cpu=multi_process_launch() and not torch.cuda.is_available(),
     )
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()  # activations are re-allocated every step: reuse, don't re-fault
+    return accelerator
 
 
 def adamw(model: torch.nn.Module, *, lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.999),
