@@ -140,7 +140,7 @@ class MultiHeadAttention(nn.Module):
         is_causal: bool = False,  # only with attn_mask None: the fused kernels' own causal mask
     ) -> torch.Tensor:
         B, T, C = x.shape
-        y = F.scaled_dot_product_attention(
+        y = ops.attention(  # F.scaled_dot_product_attention, but for dropout on a CPU (see there)
             self.split_heads(self.q_proj(x)), *kv,
             attn_mask=attn_mask,
             dropout_p=self.attn_pdrop if self.training else 0.0,

@@ -44,7 +44,7 @@ class CausalSelfAttention(nn.Module):
         if past is not None:  # decoding: attend the earlier positions' cached keys and values too
             k, v = past.extend(k, v)  # (B, nh, P + T, hs)
         # attn_mask None means "causal, nothing padded", which the kernels handle fastest.
-        y = F.scaled_dot_product_attention(
+        y = ops.attention(  # F.scaled_dot_product_attention, but for dropout on a CPU (see there)
             q, k, v,
             attn_mask=attn_mask,
             dropout_p=self.attn_pdrop if self.training else 0.0,

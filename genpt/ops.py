@@ -7,6 +7,8 @@ function (tests compare them with `F.cross_entropy` and with dropout's keep rate
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,14 +56,13 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
 class _Dropout16(torch.autograd.Function):
     """Inverted dropout drawing 16 random bits per element instead of a float.
 
-    PyTorch's CPU dropout draws a Bernoulli float per element and multiplies; drawing int16
-    and comparing with a threshold is 2.5x faster on CPU. p is quantised to 1/65536.
+    PyTorch's CPU dropout draws a Bernoulli float per element and multiplies; comparing
+    16 random bits with a threshold is 2.5x faster on CPU. p is quantised to 1/65536.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        bits = torch.randint(-32768, 32768, x.shape, dtype=torch.int16, device=x.device)
-        keep = bits >= -32768 + round(p * 65536)  # True with probability 1 - p
+        keep = _keep_mask(x.shape, p, x.device)
         ctx.save_for_backward(keep)
         ctx.scale = 1.0 / (1.0 - p)
         return x.mul(keep).mul_(ctx.scale)
@@ -70,6 +71,23 @@ class _Dropout16(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (keep,) = ctx.saved_tensors
         return grad_output.mul(keep).mul_(ctx.scale), None
+
+
+def _random_int16(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """Uniform int16 values, drawn as full-range int64s cut in four.
+
+    CPU generators produce 64 random bits per draw; `torch.randint(..., dtype=int16)` spends
+    a draw on each element, this a quarter of one (2.7x faster).
+    """
+    count = math.prod(shape)
+    draws = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
+    draws.random_(-(2**63), 2**63 - 1)  # every 64-bit pattern but one
+    return draws.view(torch.int16)[:count].view(shape)
+
+
+def _keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
+    """Bool mask, True with probability 1 - p (p quantised to 1/65536)."""
+    return _random_int16(shape, device) >= -32768 + round(p * 65536)
 
 
 class Dropout(nn.Dropout):
@@ -106,16 +124,19 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden)  # (N, C)
         grad_weight = torch.zeros_like(weight)  # (V, C)
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        # Cast once, not once per chunk as autocast would: the weight is the size of the vocabulary.
+        device_type = hidden.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+        hidden_c, weight_c = hidden.to(dtype), weight.to(dtype)
         rows = max(1, LOGIT_CHUNK_ELEMENTS // weight.size(0))
         for start in range(0, hidden.size(0), rows):
             chunk = slice(start, start + rows)
-            h, t, scale = hidden[chunk], safe_targets[chunk, None], row_scale[chunk, None]
-            log_probs = torch.log_softmax(torch.mm(h, weight.t()).float(), dim=-1)  # (n, V)
+            h, t, scale = hidden_c[chunk], safe_targets[chunk, None], row_scale[chunk, None]
+            log_probs = torch.log_softmax(torch.mm(h, weight_c.t()).float(), dim=-1)  # (n, V)
             loss -= (log_probs.gather(1, t) * scale).sum()
-            grad_logits = log_probs.exp_().mul_(scale).scatter_add_(1, t, -scale)  # (n, V)
-            grad_logits = grad_logits.to(h.dtype)
-            grad_hidden[chunk] = torch.mm(grad_logits, weight.to(grad_logits.dtype))  # (n, C)
-            grad_weight += torch.mm(grad_logits.t(), h.to(grad_logits.dtype))  # (V, C)
+            grad_logits = log_probs.exp_().mul_(scale).scatter_add_(1, t, -scale).to(dtype)  # (n, V)
+            grad_hidden[chunk] = torch.mm(grad_logits, weight_c)  # (n, C)
+            grad_weight += torch.mm(grad_logits.t(), h)  # (V, C)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss
 
@@ -145,3 +166,40 @@ def _chunked_loss_only(hidden: torch.Tensor, weight: torch.Tensor, targets: torc
         logits = torch.mm(hidden[start : start + rows], weight.t()).float()
         total += F.cross_entropy(logits, targets[start : start + rows], ignore_index=ignore_index, reduction="sum")
     return total / (targets != ignore_index).sum()
+
+
+
+def attention(
+    q: torch.Tensor,  # (B, nh, T, hs)
+    k: torch.Tensor,  # (B, nh, S, hs)
+    v: torch.Tensor,  # (B, nh, S, hs)
+    attn_mask: torch.Tensor | None = None,  # bool, True where a query may attend a key; broadcasts to (B, nh, T, S)
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(hs)) v with attention dropout: `F.scaled_dot_product_attention`.
+
+    SDPA's fused kernels serve every case but one: on a CPU they do not implement dropout,
+    and SDPA then falls back to its reference math, which upcasts bf16 to fp32 and draws
+    dropout as Bernoulli floats. Training with attention dropout on a CPU therefore runs the
+    same math here, in the inputs' dtype, with the 16-bit dropout mask (a `mini` training
+    step takes 29% less time in bf16, 4% less in fp32). Every query must see at least one key.
+    """
+    if dropout_p == 0.0 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+    *batch, T, hs = q.shape
+    S = k.size(-2)
+    hs_v = v.size(-1)
+    q, k, v = q.reshape(-1, T, hs), k.reshape(-1, S, hs), v.reshape(-1, S, hs_v)  # (B*nh, T or S, hs)
+    if is_causal:
+        attn_mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # SDPA's: top-left aligned
+    if attn_mask is None:
+        bias, beta = q.new_zeros(1, 1, 1), 0.0
+    else:  # 0 where allowed, -inf where not, added to the scores by the matmul itself
+        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~attn_mask, float("-inf"))
+        bias, beta = bias.expand(*batch, T, S).reshape(-1, T, S), 1.0
+    scores = torch.baddbmm(bias, q, k.transpose(1, 2), beta=beta, alpha=hs**-0.5)  # (B*nh, T, S)
+    keep = _keep_mask(scores.shape, dropout_p, q.device)
+    # Dropout's 1 / (1 - p) is applied to the (T, hs) output rather than the (T, S) weights.
+    y = torch.bmm(torch.softmax(scores, dim=-1) * keep, v).mul_(1.0 / (1.0 - dropout_p))  # (B*nh, T, hs)
+    return y.view(*batch, T, hs_v)

@@ -10,7 +10,7 @@ from genpt import ops
 from genpt.cli.info import parameter_counts
 from genpt.config import GPTConfig
 from genpt.errors import GenptError
-from genpt.model import GPT, sample_next_token
+from genpt.model import GPT, padding_aware_causal_mask, sample_next_token
 
 
 def tiny_model(prenorm: bool = False, **overrides) -> GPT:
@@ -144,17 +144,65 @@ def test_fused_cross_entropy_equals_pytorch():
 
 def test_cpu_dropout_keeps_one_minus_p_scales_and_is_seeded():
     dropout = ops.Dropout(0.1).train()
-    x = torch.ones(1_000_000, requires_grad=True)
+    x = torch.ones(999_999, requires_grad=True)  # not a multiple of the 4 values cut from each draw
     torch.manual_seed(0)
     y = dropout(x)
     kept = y != 0
     assert kept.float().mean().item() == pytest.approx(0.9, abs=0.002)
+    # each of the four 16-bit lanes of a 64-bit draw (the sign-carrying one included) keeps 0.9
+    lanes = kept[:999_996].view(-1, 4).float().mean(dim=0)
+    torch.testing.assert_close(lanes, torch.full((4,), 0.9), atol=0.004, rtol=0)
     assert torch.allclose(y[kept], torch.tensor(1 / 0.9))
     y.sum().backward()
     assert torch.equal(x.grad != 0, kept)  # gradient flows exactly where values were kept
     torch.manual_seed(0)
     assert torch.equal(dropout(x), y)
     assert torch.equal(dropout.eval()(x), x)
+
+
+def _attention_masks(B: int, T: int) -> list[tuple[str, torch.Tensor | None, bool]]:
+    left_padded = torch.ones(B, T, dtype=torch.long)
+    left_padded[1, :3] = 0
+    return [
+        ("causal", None, True),
+        ("causal and padded", padding_aware_causal_mask(left_padded, T), False),
+        ("key padding", left_padded.bool()[:, None, None, :], False),
+        ("none", None, False),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_attention_with_dropout_computes_sdpa(dtype):
+    """With every weight kept (p below the 1/65536 step), the CPU dropout path returns SDPA's
+    output and gradients, for each kind of mask genpt passes."""
+    torch.manual_seed(0)
+    B, nh, T, hs = 2, 3, 7, 8
+    q, k, v = (torch.randn(B, nh, T, hs, dtype=dtype, requires_grad=True) for _ in range(3))
+    tolerance = dict(rtol=0, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-6)
+    for name, mask, causal in _attention_masks(B, T):
+        ours = ops.attention(q, k, v, attn_mask=mask, dropout_p=1e-9, is_causal=causal)
+        theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        assert ours.dtype == dtype, name
+        torch.testing.assert_close(ours, theirs, **tolerance, msg=name)
+        for a, b in zip(torch.autograd.grad(ours.sum(), (q, k, v)), torch.autograd.grad(theirs.sum(), (q, k, v))):
+            torch.testing.assert_close(a, b, **tolerance, msg=name)
+
+
+def test_cpu_attention_dropout_drops_weights_and_is_unbiased():
+    torch.manual_seed(0)
+    B, nh, T, hs = 2, 2, 6, 4
+    q, k = torch.randn(B, nh, T, hs), torch.randn(B, nh, T, hs)
+    v = torch.eye(T).expand(B, nh, T, T)  # identity values: the output rows are the attention weights
+    for name, mask, causal in _attention_masks(B, T):
+        exact = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)  # (B, nh, T, T)
+        draws = torch.stack([ops.attention(q, k, v, attn_mask=mask, dropout_p=0.5, is_causal=causal) for _ in range(4000)])
+        allowed = exact > 0
+        # each weight is either dropped or kept and scaled by 1 / (1 - p); never anything else
+        assert torch.all((draws == 0) | torch.isclose(draws, 2 * exact)), name
+        assert torch.all(draws[:, ~allowed] == 0), name  # masked keys stay masked
+        kept = (draws[:, allowed] != 0).float().mean().item()
+        assert kept == pytest.approx(0.5, abs=0.01), name
+        torch.testing.assert_close(draws.mean(0), exact, rtol=0, atol=0.05, msg=name)  # E[dropout] = identity
 
 
 def test_config_yaml_round_trip_and_errors(tmp_path):
@@ -194,6 +242,25 @@ def test_fused_linear_cross_entropy_equals_pytorch_across_chunks(monkeypatch):
         torch.testing.assert_close(a, b)
     with torch.no_grad():
         torch.testing.assert_close(ops.linear_cross_entropy(hidden, weight, targets), theirs)
+
+
+def test_fused_linear_cross_entropy_under_bf16_autocast_matches_the_autocast_reference(monkeypatch):
+    """Under autocast the fused kernel multiplies in bf16 as autocast's own matmul would,
+    takes the softmax in fp32, and returns fp32 gradients for fp32 parameters."""
+    monkeypatch.setattr(ops, "LOGIT_CHUNK_ELEMENTS", 300 * 64)
+    torch.manual_seed(0)
+    hidden = torch.randn(200, 32, requires_grad=True)
+    weight = torch.randn(300, 32, requires_grad=True)
+    targets = torch.randint(0, 300, (200,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = ops.linear_cross_entropy(hidden, weight, targets)
+        theirs = F.cross_entropy((hidden @ weight.t()).float(), targets)  # autocast rounds the logits to bf16
+    ours_grads = torch.autograd.grad(ours, (hidden, weight))
+    theirs_grads = torch.autograd.grad(theirs, (hidden, weight))
+    assert ours.dtype == torch.float32 and all(g.dtype == torch.float32 for g in ours_grads)
+    torch.testing.assert_close(ours, theirs)  # same bf16 logits, same fp32 softmax: fp32 rounding apart
+    for a, b in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-4)  # the backward matmuls run in bf16 in both
 
 
 @pytest.mark.parametrize("prenorm", [False, True])
