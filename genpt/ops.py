@@ -122,21 +122,30 @@ class _LinearCrossEntropy(torch.autograd.Function):
         row_scale = valid / valid.sum()  # (N,): mean over the real targets
         safe_targets = torch.where(valid, targets, 0)
         grad_hidden = torch.empty_like(hidden)  # (N, C)
-        grad_weight = torch.zeros_like(weight)  # (V, C)
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
         # Cast once, not once per chunk as autocast would: the weight is the size of the vocabulary.
         device_type = hidden.device.type
         dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
         hidden_c, weight_c = hidden.to(dtype), weight.to(dtype)
+        # d W accumulates in the weight's dtype: in place when the matmuls produce that dtype.
+        grad_weight = torch.zeros_like(weight)  # (V, C)
+        accumulate_in_place = dtype == weight.dtype
         rows = max(1, LOGIT_CHUNK_ELEMENTS // weight.size(0))
         for start in range(0, hidden.size(0), rows):
             chunk = slice(start, start + rows)
             h, t, scale = hidden_c[chunk], safe_targets[chunk, None], row_scale[chunk, None]
-            log_probs = torch.log_softmax(torch.mm(h, weight_c.t()).float(), dim=-1)  # (n, V)
-            loss -= (log_probs.gather(1, t) * scale).sum()
-            grad_logits = log_probs.exp_().mul_(scale).scatter_add_(1, t, -scale).to(dtype)  # (n, V)
+            logits = torch.mm(h, weight_c.t())  # (n, V)
+            probs = torch.softmax(logits, dim=-1, dtype=torch.float32)  # (n, V)
+            # -log p(target) = logsumexp - logit(target), and logsumexp = max logit - log p(argmax):
+            # exact without a log-softmax pass, as p(argmax) >= 1/V is never tiny.
+            log_sum_exp = logits.amax(dim=1, keepdim=True).float() - probs.amax(dim=1, keepdim=True).log()
+            loss += ((log_sum_exp - logits.gather(1, t).float()) * scale).sum()
+            grad_logits = probs.mul_(scale).scatter_add_(1, t, -scale).to(dtype)  # (n, V): softmax - onehot, scaled
             grad_hidden[chunk] = torch.mm(grad_logits, weight_c)  # (n, C)
-            grad_weight += torch.mm(grad_logits.t(), h)  # (V, C)
+            if accumulate_in_place:
+                grad_weight.addmm_(grad_logits.t(), h)  # (V, C)
+            else:
+                grad_weight += torch.mm(grad_logits.t(), h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss
 

@@ -242,6 +242,13 @@ def test_fused_linear_cross_entropy_equals_pytorch_across_chunks(monkeypatch):
         torch.testing.assert_close(a, b)
     with torch.no_grad():
         torch.testing.assert_close(ops.linear_cross_entropy(hidden, weight, targets), theirs)
+    # Confidently wrong: target probabilities far below fp32's smallest normal number.
+    sharp = (hidden * 20).detach().requires_grad_()
+    ours = ops.linear_cross_entropy(sharp, weight, targets)
+    theirs = F.cross_entropy(sharp @ weight.t(), targets, ignore_index=-100)
+    assert theirs.item() > 150  # mean over tokens, so many rows have p(target) < 1e-38
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(torch.autograd.grad(ours, sharp)[0], torch.autograd.grad(theirs, sharp)[0])
 
 
 def test_fused_linear_cross_entropy_under_bf16_autocast_matches_the_autocast_reference(monkeypatch):
