@@ -14,7 +14,14 @@ Every contender runs alone in a fresh process (models sharing one process slow e
 through the memory allocator, the eager-attention HF model most), for `--rounds` rounds
 whose order alternates so that drift in the machine's speed hits all alike; each round
 reports its median step, and the best round counts. The fp32 `torch.mm` peak (4096 x 4096) is measured in the same run, and
-the model FLOPs utilisation (MFU) of each row is relative to it.
+the model FLOPs utilisation (MFU) of each row is relative to it. Every worker applies
+`genpt.perf.keep_freed_memory` (genpt's training loops do), so all contenders run with the
+same allocator setting.
+
+Each worker also profiles a few steps and sums the time spent in matrix multiplications
+(`mm`, `addmm`, `bmm`, `baddbmm`). For a genpt row, the "bound" column divides the twin's
+step time by genpt's matmul time: the speed-up genpt would reach if everything except its
+matmuls took no time at all.
 
     python bench/model_step.py                      # mini and a context-512 config, fp32 and bf16
     python bench/model_step.py --configs mini --precisions fp32 --rounds 1
@@ -34,7 +41,7 @@ import torch
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_model
 from genpt.model import GPT, training_flops_per_token
-from genpt.perf import matmul_peak_flops
+from genpt.perf import keep_freed_memory, matmul_peak_flops
 
 # name -> (config, batch size). "ctx512" keeps mini's width at GPT-1's context length.
 BENCH_CONFIGS = {
@@ -54,8 +61,13 @@ def build(label: str, config: GPTConfig) -> torch.nn.Module:
     return (ours if label.startswith("genpt") else to_hf_model(ours)).train()
 
 
-def measure(label: str, config_name: str, precision: str, steps: int, warmup: int) -> float:
-    """Median seconds of one training step of one contender (run inside a worker process)."""
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def measure(label: str, config_name: str, precision: str, steps: int, warmup: int) -> tuple[float, float]:
+    """Median seconds of one training step of one contender, and the seconds of matmuls in
+    one step (run inside a worker process)."""
+    keep_freed_memory()
     config, batch_size = BENCH_CONFIGS[config_name]
     model = build(label, config)
     # Identical optimizer for everyone: PyTorch's fused AdamW, genpt's training default.
@@ -63,9 +75,8 @@ def measure(label: str, config_name: str, precision: str, steps: int, warmup: in
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(0, config.vocab_size, (batch_size, config.n_positions), generator=generator)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-    times = []
-    for step in range(warmup + steps):
-        start = time.perf_counter()
+
+    def train_step() -> None:
         with autocast:
             if isinstance(model, GPT):  # genpt's training call: no (B, T, V) logits kept
                 loss = model(input_ids, labels=input_ids, return_logits=False).loss
@@ -74,37 +85,50 @@ def measure(label: str, config_name: str, precision: str, steps: int, warmup: in
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    times = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        train_step()
         if step >= warmup:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    profiled_steps = 3
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        for _ in range(profiled_steps):
+            train_step()
+    matmul_us = sum(e.self_cpu_time_total for e in profiler.key_averages() if e.key in MATMUL_OPS)
+    return statistics.median(times), matmul_us / 1e6 / profiled_steps
 
 
-def measure_in_fresh_process(label: str, config_name: str, precision: str, steps: int, warmup: int) -> float:
+def measure_in_fresh_process(label: str, config_name: str, precision: str, steps: int, warmup: int) -> tuple[float, float]:
     command = [sys.executable, __file__, "--worker", label, config_name, precision, str(steps), str(warmup)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    step, matmuls = result.stdout.strip().splitlines()[-1].split()
+    return float(step), float(matmuls)
 
 
 def run(config_name: str, precision: str, steps: int, warmup: int, rounds: int) -> list[dict]:
     config, batch_size = BENCH_CONFIGS[config_name]
-    best = {label: float("inf") for label in CONTENDERS}
+    best = {label: (float("inf"), float("inf")) for label in CONTENDERS}  # (step, its matmuls), fastest step
     for round_index in range(rounds):
         order = CONTENDERS if round_index % 2 == 0 else CONTENDERS[::-1]
         for label in order:
             best[label] = min(best[label], measure_in_fresh_process(label, config_name, precision, steps, warmup))
     tokens = batch_size * config.n_positions
     flops_per_step = training_flops_per_token(config, config.n_positions) * tokens
-    rows = [dict(config=config_name, precision=precision, model=label, ms=1000 * best[label],
-                 tokens_per_s=tokens / best[label], flops_per_s=flops_per_step / best[label]) for label in CONTENDERS]
+    rows = [dict(config=config_name, precision=precision, model=label, ms=1000 * best[label][0],
+                 matmul_ms=1000 * best[label][1], tokens_per_s=tokens / best[label][0],
+                 flops_per_s=flops_per_step / best[label][0]) for label in CONTENDERS]
     for ours, theirs in zip(rows[0::2], rows[1::2]):  # each genpt row against the twin after it
         ours["speedup"] = theirs["ms"] / ours["ms"]
+        ours["bound"] = theirs["ms"] / ours["matmul_ms"]
     return rows
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         label, config_name, precision, steps, warmup = sys.argv[2:7]
-        print(measure(label, config_name, precision, int(steps), int(warmup)))
+        print(*measure(label, config_name, precision, int(steps), int(warmup)))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(BENCH_CONFIGS), choices=list(BENCH_CONFIGS))
@@ -127,13 +151,15 @@ def main() -> None:
     peaks["fp32"] = max(peaks["fp32"], matmul_peak_flops())
     print(f"\ntorch.mm 4096x4096 peak (best over the run): fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s\n")
-    print("| config | precision | model | ms/step | tokens/s | MFU (of the same precision's mm peak) | genpt speed-up |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print("| config | precision | model | ms/step | of which matmuls | tokens/s | MFU (of the same precision's mm peak) "
+          "| genpt speed-up | bound (twin ms / genpt matmul ms) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         mfu = row["flops_per_s"] / peaks[row["precision"]]
         speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
-        print(f"| {row['config']} | {row['precision']} | {row['model']} | {row['ms']:.0f} | "
-              f"{row['tokens_per_s']:.0f} | {100 * mfu:.1f}% | {speedup} |")
+        bound = f"{row['bound']:.2f}x" if "bound" in row else ""
+        print(f"| {row['config']} | {row['precision']} | {row['model']} | {row['ms']:.0f} | {row['matmul_ms']:.0f} | "
+              f"{row['tokens_per_s']:.0f} | {100 * mfu:.1f}% | {speedup} | {bound} |")
 
 
 if __name__ == "__main__":

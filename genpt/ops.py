@@ -79,6 +79,8 @@ def _random_int16(shape: torch.Size, device: torch.device) -> torch.Tensor:
     CPU generators produce 64 random bits per draw; `torch.randint(..., dtype=int16)` spends
     a draw on each element, this a quarter of one (2.7x faster).
     """
+    if torch.compiler.is_compiling():  # the compilers cannot view int64 storage as int16
+        return torch.randint(-32768, 32768, shape, dtype=torch.int16, device=device)
     count = math.prod(shape)
     draws = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
     draws.random_(-(2**63), 2**63 - 1)  # every 64-bit pattern but one

@@ -205,6 +205,21 @@ def test_cpu_attention_dropout_drops_weights_and_is_unbiased():
         torch.testing.assert_close(draws.mean(0), exact, rtol=0, atol=0.05, msg=name)  # E[dropout] = identity
 
 
+def test_torch_compile_trains_with_dropout_and_matches_eager_in_eval():
+    """`--torch_compile` compiles the whole model, CPU dropout paths included."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_name("tiny")).train()
+    compiled = torch.compile(model)
+    tokens = torch.randint(0, model.config.vocab_size, (2, 32))
+    loss = compiled(tokens, labels=tokens, return_logits=False).loss
+    loss.backward()
+    assert abs(loss.item() - math.log(model.config.vocab_size)) < 0.5
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(tokens).logits, model(tokens).logits, rtol=1e-4, atol=1e-4)
+
+
 def test_config_yaml_round_trip_and_errors(tmp_path):
     config = GPTConfig.from_name("mini", prenorm=True)
     config.to_yaml(tmp_path / "config.yaml")
