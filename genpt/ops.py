@@ -137,7 +137,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             chunk = slice(start, start + rows)
             h, t, scale = hidden_c[chunk], safe_targets[chunk, None], row_scale[chunk, None]
             logits = torch.mm(h, weight_c.t())  # (n, V)
-            probs = torch.softmax(logits, dim=-1, dtype=torch.float32)  # (n, V)
+            probs = torch.softmax(logits.float(), dim=-1)  # (n, V); faster than softmax(..., dtype=)
             # -log p(target) = logsumexp - logit(target), and logsumexp = max logit - log p(argmax):
             # exact without a log-softmax pass, as p(argmax) >= 1/V is never tiny.
             log_sum_exp = logits.amax(dim=1, keepdim=True).float() - probs.amax(dim=1, keepdim=True).log()
