@@ -119,6 +119,7 @@ def main() -> None:
             train_tokenizer(args.input, output_dir=tokenizer, vocab_size=8192, strip_gutenberg=args.strip_gutenberg, show_progress=False)
         data = DataConfig(inputs=args.input, tokenizer=tokenizer, strip_gutenberg=args.strip_gutenberg, cache_dir=str(workdir / "data"))
         corpus = prepare_corpus(args.input, tokenizer, workdir / "data", strip_gutenberg=args.strip_gutenberg, show_progress=False)
+        train_tokens = corpus.train_tokens()
         model = GPTConfig.from_name(args.preset, vocab_size=len(load_tokenizer(tokenizer)))
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; preset {args.preset}, "
               f"batch {args.batch_size} x {model.n_positions} tokens, {args.steps} steps ({args.warmup} warm-up)")
@@ -130,14 +131,15 @@ def main() -> None:
                 warmup_steps=5, mixed_precision=precision, logging_steps=1, eval_steps=10**9, save_steps=10**9, eval_tokens=4096,
             )
             run = RunConfig(model, training, data)
-            ours = theirs = 0.0
+            contenders = {
+                "genpt": lambda folder: genpt_tokens_per_second(run, folder, args.warmup),
+                "trainer": lambda folder: trainer_tokens_per_second(run, train_tokens, folder, args.warmup),
+            }
+            best = dict.fromkeys(contenders, 0.0)
             for round_index in range(args.rounds):  # alternating, so drift in the machine's speed hits both alike
-                contenders = ["genpt", "trainer"] if round_index % 2 == 0 else ["trainer", "genpt"]
-                for contender in contenders:
-                    if contender == "genpt":
-                        ours = max(ours, genpt_tokens_per_second(run, workdir / f"round{round_index}", args.warmup))
-                    else:
-                        theirs = max(theirs, trainer_tokens_per_second(run, corpus.train_tokens(), workdir / f"round{round_index}", args.warmup))
+                for name in list(contenders)[:: 1 if round_index % 2 == 0 else -1]:
+                    best[name] = max(best[name], contenders[name](workdir / f"round{round_index}"))
+            ours, theirs = best["genpt"], best["trainer"]
             print(f"| {'fp32' if precision == 'no' else precision} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}x |", flush=True)
 
 

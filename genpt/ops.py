@@ -179,7 +179,6 @@ def _chunked_loss_only(hidden: torch.Tensor, weight: torch.Tensor, targets: torc
     return total / (targets != ignore_index).sum()
 
 
-
 def attention(
     q: torch.Tensor,  # (B, nh, T, hs)
     k: torch.Tensor,  # (B, nh, S, hs)
