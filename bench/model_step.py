@@ -19,7 +19,7 @@ the model FLOPs utilisation (MFU) of each row is relative to it. Every worker ap
 same allocator setting.
 
 Each worker also profiles a few steps and sums the time spent in matrix multiplications
-(`mm`, `addmm`, `bmm`, `baddbmm`). For a genpt row, the "bound" column divides the twin's
+(`mm`, `addmm`, `addmm_`, `bmm`, `baddbmm`). For a genpt row, the "bound" column divides the twin's
 step time by genpt's matmul time: the speed-up genpt would reach if everything except its
 matmuls took no time at all.
 
@@ -61,7 +61,7 @@ def build(label: str, config: GPTConfig) -> torch.nn.Module:
     return (ours if label.startswith("genpt") else to_hf_model(ours)).train()
 
 
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm")
 
 
 def measure(label: str, config_name: str, precision: str, steps: int, warmup: int) -> tuple[float, float]:

@@ -343,7 +343,7 @@ def test_two_process_ddp_fine_tune_shards_batches_and_gathers_every_prediction(t
     """Under torchrun (gloo, CPU) each process takes its share of every batch; the dev set's
     predictions come back whole, in file order, equal to a one-process `genpt eval` of the run."""
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "genpt", "finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch",
                "--tokenizer", str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "128", "--max_eval_samples", "101",
                "--batch_size", "16", "--num_train_epochs", "1", "--logging_steps", "1", "--mixed_precision", "no",

@@ -104,7 +104,7 @@ def test_training_lowers_the_loss_and_logs_computed_throughput(tmp_path, corpus,
 
 def test_two_process_ddp_sees_different_data_and_ends_in_sync(tmp_path, corpus, tokenizer):
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "genpt", "pretrain", *FAST, "--tokenizer", str(tokenizer), "--input", str(corpus),
                "--max_steps", "4", "--output_dir", str(run)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
