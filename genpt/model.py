@@ -189,16 +189,29 @@ class GPT(nn.Module):
         eos_token_id: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Sample continuations; temperature 0 is greedy. Returns (B, T + new tokens)."""
+        """Sample continuations; temperature 0 is greedy. Returns (B, T + new tokens).
+
+        Each step runs only the new token against the cached keys and values of the earlier
+        ones. Once the sequence outgrows the context window, the window slides and every
+        position moves, so from then on each step recomputes the whole window.
+        """
         finished = torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
+        cache: KVCache | None = KVCache(self.config.n_layer)
+        pending = input_ids  # (B, t): tokens not yet in the cache
         for _ in range(max_new_tokens):
-            context = input_ids[:, -self.config.n_positions :]  # crop to the context window
-            logits = self(context).logits[:, -1, :]  # (B, vocab_size)
+            if cache is not None and cache.length + pending.size(1) > self.config.n_positions:
+                cache = None  # the window starts sliding
+            if cache is not None:
+                hidden = self.transformer(pending, cache=cache)[:, -1, :]  # (B, C)
+            else:
+                hidden = self.transformer(input_ids[:, -self.config.n_positions :])[:, -1, :]  # (B, C)
+            logits = self.lm_head(hidden)  # (B, vocab_size)
             next_ids = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B,)
             if eos_token_id is not None:
                 next_ids = torch.where(finished, eos_token_id, next_ids)
                 finished |= next_ids == eos_token_id
             input_ids = torch.cat([input_ids, next_ids[:, None]], dim=1)
+            pending = next_ids[:, None]  # (B, 1)
             if eos_token_id is not None and bool(finished.all()):
                 break
         return input_ids

@@ -97,15 +97,34 @@ def test_longer_than_context_is_an_error():
         model(torch.zeros(1, model.config.n_positions + 1, dtype=torch.long))
 
 
-def test_generate_greedy_matches_step_by_step_argmax_and_top_k_1():
+def recomputed_continuation(model: GPT, prompt: torch.Tensor, steps: int, generator=None, **sampling) -> torch.Tensor:
+    """generate() without its cache: every step reruns the (cropped) window."""
+    tokens = prompt
+    for _ in range(steps):
+        with torch.no_grad():
+            logits = model(tokens[:, -model.config.n_positions :]).logits[:, -1]
+        tokens = torch.cat([tokens, sample_next_token(logits, generator=generator, **sampling)[:, None]], dim=1)
+    return tokens
+
+
+@pytest.mark.parametrize("prenorm", [False, True])
+def test_generate_with_its_cache_equals_recomputing_every_step_also_past_the_window(prenorm):
+    model = tiny_model(prenorm, n_positions=12)
+    prompt = torch.randint(0, model.config.vocab_size, (2, 5))
+    steps = 20  # the sequence reaches the 12-token window after 7 and then slides
+    greedy = model.generate(prompt, max_new_tokens=steps, temperature=0.0)
+    assert greedy.shape == (2, 5 + steps)
+    assert torch.equal(greedy, recomputed_continuation(model, prompt, steps, temperature=0.0))
+    sampled = model.generate(prompt, steps, top_k=50, generator=torch.Generator().manual_seed(3))
+    expected = recomputed_continuation(model, prompt, steps, generator=torch.Generator().manual_seed(3), top_k=50)
+    assert torch.equal(sampled, expected)
+    assert not torch.equal(sampled, greedy)  # the sampling comparison is not greedy in disguise
+
+
+def test_generate_top_k_1_and_tiny_top_p_are_greedy():
     model = tiny_model()
     prompt = torch.randint(0, model.config.vocab_size, (2, 5))
     greedy = model.generate(prompt, max_new_tokens=6, temperature=0.0)
-    expected = prompt
-    for _ in range(6):
-        with torch.no_grad():
-            expected = torch.cat([expected, model(expected).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    assert torch.equal(greedy, expected)
     assert torch.equal(model.generate(prompt, 6, temperature=1.0, top_k=1), greedy)
     assert torch.equal(model.generate(prompt, 6, temperature=1.0, top_p=1e-6), greedy)
 
