@@ -53,38 +53,29 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
     return _CrossEntropy.apply(logits, targets, ignore_index)
 
 
-class _Dropout16(torch.autograd.Function):
-    """Inverted dropout drawing 16 random bits per element instead of a float.
+class _ScaleKept(torch.autograd.Function):
+    """x * keep * scale for a bool mask `keep`, saving only the 1-byte mask for the backward.
 
-    PyTorch's CPU dropout draws a Bernoulli float per element and multiplies; comparing
-    16 random bits with a threshold is 2.5x faster on CPU. p is quantised to 1/65536.
+    With genpt's 16-bit masks this is inverted dropout: PyTorch's CPU dropout draws a
+    Bernoulli float per element and multiplies; comparing 16 random bits with a threshold
+    is 2.5x faster on CPU (p is quantised to 1/65536).
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        keep = _keep_mask(x.shape, p, x.device)
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.save_for_backward(keep)
-        ctx.scale = 1.0 / (1.0 - p)
-        return x.mul(_as_dtype(keep, x.dtype)).mul_(ctx.scale)
+        ctx.scale = scale
+        return _scale_kept(x, keep, scale)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (keep,) = ctx.saved_tensors
-        return grad_output.mul(_as_dtype(keep, grad_output.dtype)).mul_(ctx.scale), None
+        return _scale_kept(grad_output, keep, ctx.scale), None, None
 
 
-class _ZeroWhereDropped(torch.autograd.Function):
-    """x * keep for a bool mask, saving only the 1-byte mask for the backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(keep)
-        return x.mul(_as_dtype(keep, x.dtype))
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        (keep,) = ctx.saved_tensors
-        return grad_output.mul(_as_dtype(keep, grad_output.dtype)), None
+def _scale_kept(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+    y = x.mul(_as_dtype(keep, x.dtype))
+    return y.mul_(scale) if scale != 1.0 else y
 
 
 def _as_dtype(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -123,7 +114,7 @@ class Dropout(nn.Dropout):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        return _Dropout16.apply(x, self.p)
+        return _ScaleKept.apply(x, _keep_mask(x.shape, self.p, x.device), 1.0 / (1.0 - self.p))
 
 
 # Rows of logits computed at once by `linear_cross_entropy`: about 16 MB of fp32 per chunk,
@@ -234,5 +225,5 @@ def attention(
     scores = torch.baddbmm(bias, q, k.transpose(1, 2), beta=beta, alpha=hs**-0.5)  # (B*nh, T, S)
     keep = _keep_mask(scores.shape, dropout_p, q.device)
     # Dropout's 1 / (1 - p) is applied to the (T, hs) output rather than the (T, S) weights.
-    y = torch.bmm(_ZeroWhereDropped.apply(torch.softmax(scores, dim=-1), keep), v).mul_(1.0 / (1.0 - dropout_p))  # (B*nh, T, hs)
+    y = torch.bmm(_ScaleKept.apply(torch.softmax(scores, dim=-1), keep, 1.0), v).mul_(1.0 / (1.0 - dropout_p))  # (B*nh, T, hs)
     return y.view(*batch, T, hs_v)
