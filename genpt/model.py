@@ -201,10 +201,8 @@ class GPT(nn.Module):
         for _ in range(max_new_tokens):
             if cache is not None and cache.length + pending.size(1) > self.config.n_positions:
                 cache = None  # the window starts sliding
-            if cache is not None:
-                hidden = self.transformer(pending, cache=cache)[:, -1, :]  # (B, C)
-            else:
-                hidden = self.transformer(input_ids[:, -self.config.n_positions :])[:, -1, :]  # (B, C)
+            window = pending if cache is not None else input_ids[:, -self.config.n_positions :]
+            hidden = self.transformer(window, cache=cache)[:, -1, :]  # (B, C)
             logits = self.lm_head(hidden)  # (B, vocab_size)
             next_ids = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B,)
             if eos_token_id is not None:
