@@ -22,6 +22,8 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
         get_task(task)  # an unknown name gets the list of known tasks
         raise GenptError(f"--task {task}: the run {run_dir} was fine-tuned on {run.task.name}")
     finetune = read_yaml_mapping(Path(run_dir) / "config.yaml").get("finetune") or {}
+    if data_dir is None and validation_file is None:  # the data the run itself was scored on
+        data_dir, validation_file = finetune.get("data_dir"), finetune.get("validation_file")
     examples = read_labelled(run.task, finetune, data_dir=data_dir, file=validation_file)
     examples = examples[:max_eval_samples] if max_eval_samples else examples
     if not examples:

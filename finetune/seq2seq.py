@@ -387,6 +387,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
         unwrapped = accelerator.unwrap_model(model)
         summary["eval_results"] = _write_outputs(unwrapped, splits, validation_pairs, validation, ids, config, tokenizer,
                                                  output_dir, state, log.records, show_progress)
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # finished: the checkpoints have served their purpose
     accelerator.end_training()
     return summary
 

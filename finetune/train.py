@@ -116,7 +116,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     max_seq_length = config.max_seq_length or context or DEFAULT_MAX_SEQ_LENGTH
     if context is not None and max_seq_length > context:
         raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({context})")
-    resolved = dataclasses.replace(config, max_seq_length=max_seq_length)
+    resolved = dataclasses.replace(_absolute_paths(config), max_seq_length=max_seq_length)
 
     tokenizer = pretrained.tokenizer
     collator = Collator(SpecialIds.from_tokenizer(tokenizer).pad, task.is_regression)
@@ -150,6 +150,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
         ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
         summary.update(_write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir,
                                       tokenizer, state["best"], loop.log.records))
+        if accelerator.is_main_process:  # finished: the checkpoints have served their purpose
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     accelerator.end_training()
     return summary
 
@@ -398,6 +400,20 @@ TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continue
 def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
     saved = ckpt.restore_same_run(folder, dataclasses.asdict(config), TRAJECTORY_KEYS, model, optimizer, scheduler, accelerator)
     return {k: saved[k] for k in ("step", "epoch", "batches_done", "best", "examples_seen", "train_seconds")}
+
+
+PATH_OPTIONS = ("init", "tokenizer", "data_dir", "train_file", "validation_file", "test_file")
+
+
+def _absolute_paths(config: FinetuneConfig) -> FinetuneConfig:
+    """Local paths made absolute, so config.yaml (and `genpt eval`) work from any folder;
+    hub names and `scratch` stay as they are."""
+    def absolute(value: str | None) -> str | None:
+        if value is None or value == "scratch" or not Path(value).expanduser().exists():
+            return value
+        return str(Path(value).expanduser().resolve())
+
+    return dataclasses.replace(config, **{name: absolute(getattr(config, name)) for name in PATH_OPTIONS})
 
 
 def _check_options(config: FinetuneConfig) -> None:

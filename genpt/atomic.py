@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from genpt.errors import GenptError
+
 
 def _staging_name(target: Path, suffix: str) -> Path:
     # Hidden, unique, beside the target (same file system, so the rename is atomic).
@@ -25,6 +27,9 @@ def write_folder_atomically(output_dir: str | Path, fill: Callable[[Path], None]
     decide beforehand whether replacing it is allowed.
     """
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        # Never replace a file with a folder: the guard of each command refuses it earlier.
+        raise GenptError(f"{output_dir}: exists and is not a folder; refusing to replace it")
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = _staging_name(output_dir, "tmp")
     staging.mkdir()  # with the user's umask, unlike mkdtemp's private 0700
@@ -56,3 +61,34 @@ def write_file_atomically(path: str | Path, write: Callable[[Path], None]) -> Pa
     finally:
         staging.unlink(missing_ok=True)
     return path
+
+
+def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], bool], what: str, overwrite: bool = False,
+                        option: str = "--output_dir", overwrite_option: str | None = "--overwrite_output_dir") -> None:
+    """Refuse to write `output_dir` unless it is absent, empty, or `what` genpt wrote there before.
+
+    An earlier output of the same kind (`is_ours`) is replaced only with `overwrite`; pass
+    `overwrite_option=None` where replacing it needs no flag (a tokenizer folder, say).
+    Anything else, a file or a folder of the user's, is never touched.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise GenptError(f"{option} {output_dir}: exists and is not a folder; choose another path")
+    if not any(output_dir.iterdir()):
+        return
+    if not is_ours(output_dir):
+        raise GenptError(f"{option} {output_dir}: holds files that are not {what}; refusing to replace them "
+                         "(choose another folder, or empty this one)")
+    if not overwrite and overwrite_option is not None:
+        raise GenptError(f"{option} {output_dir}: already holds {what}; pass {overwrite_option} to replace it, "
+                         "or choose another folder")
+
+
+def refuse_nested(output_dir: str | Path, source: str | Path, *, option: str = "--output_dir", source_option: str) -> None:
+    """Refuse an output folder that is, holds, or lies inside the folder it is made from."""
+    output, origin = Path(output_dir).resolve(), Path(source).resolve()
+    if output == origin or origin in output.parents or output in origin.parents:
+        raise GenptError(f"{option} {output_dir}: must lie outside {source_option} {source} (and not hold it); "
+                         "choose a folder of its own")

@@ -169,6 +169,8 @@ def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torc
 
 def check_output_dir(output_dir: Path, overwrite: bool, holds: str) -> None:
     """Refuse to start a run over an unfinished one or a finished model (`holds` names it)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
     if overwrite:
         return  # the old run's checkpoints go once the new run has checked its inputs
     if list_checkpoints(output_dir / "checkpoints"):

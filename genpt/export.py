@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tokenizers import processors
 
-from genpt import special_tokens
-from genpt.atomic import write_folder_atomically
+from genpt import __version__, special_tokens
+from genpt.atomic import check_output_folder, refuse_nested, write_folder_atomically
 from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.convert import to_hf_config, to_hf_model, to_hf_state_dict
 from genpt.errors import GenptError
@@ -35,32 +36,77 @@ from genpt.tasks import Task
 GLUE_DATASETS = {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"}
 
 
-def export_run(run_dir: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None,
-               private: bool = False) -> dict[str, Any]:
-    """Write the hub folder for a pretraining or fine-tuning run; optionally upload it."""
+def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool = False, allow_unfinished: bool = False,
+               push_to_hub: str | None = None, private: bool = False) -> dict[str, Any]:
+    """Write the hub folder for a pretraining or fine-tuning run; optionally upload it.
+
+    `output_dir` must be absent, empty, or an earlier export (replaced only with
+    `overwrite`), and must lie outside the run. An unfinished run is refused unless
+    `allow_unfinished`, and its model card then says that it is unfinished.
+    """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     values = read_yaml_mapping(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
     if values is None:
         raise GenptError(f"--run {run_dir}: not a genpt run folder (no config.yaml)")
     if values.get("arch", "gpt") != "gpt":
         raise GenptError(f"--run {run_dir}: a {values['arch']} baseline has no Hugging Face class to export to; only GPT runs export")
+    refuse_nested(output_dir, run_dir, source_option="--run")
+    check_output_folder(output_dir, what="a genpt export", is_ours=is_export, overwrite=overwrite)
+    unfinished = unfinished_reason(run_dir, values)
+    if unfinished and not allow_unfinished:
+        raise GenptError(f"--run {run_dir}: {unfinished}; finish it (run its command again with --resume auto), "
+                         "or pass --allow_unfinished to export it as it is")
     if "task" in values:
-        summary = _export_classifier(load_task_run(run_dir), values, output_dir)
+        summary = _export_classifier(load_task_run(run_dir), values, output_dir, unfinished)
     else:
-        summary = _export_causal_lm(run_dir, values, output_dir)
+        summary = _export_causal_lm(run_dir, values, output_dir, unfinished)
     if push_to_hub:
         summary["url"] = upload(output_dir, push_to_hub, private)
     return summary
 
 
+EXPORT_MARK = "genpt_export"  # a config.json key: this folder was written by genpt export
+
+
+def is_export(folder: Path) -> bool:
+    """Whether `folder` is a genpt export (its config.json carries genpt's mark)."""
+    try:
+        return EXPORT_MARK in json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def unfinished_reason(run_dir: Path, values: dict[str, Any]) -> str | None:
+    """Why the run is not finished, or None when it is (or cannot be told)."""
+    if "task" in values:  # fine-tuning writes eval_results.json only when it finishes
+        if not (run_dir / "eval_results.json").is_file():
+            return "the fine-tuning run is unfinished (no eval_results.json)"
+        return None
+    state_file = run_dir / "trainer_state.json"
+    if not (run_dir / "model.safetensors").is_file():
+        return "the pretraining run is unfinished (no model.safetensors)"
+    if state_file.is_file():
+        try:
+            state = json.loads(state_file.read_text())
+        except ValueError:
+            return None
+        if state.get("stop_reason") == "interrupted":
+            return f"the pretraining run was interrupted at step {state.get('step')}"
+    return None
+
+
 # ---- the two kinds of run ---------------------------------------------------------------
 
 
-def _export_causal_lm(run_dir: Path, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:
-    pretrained = load_pretrained(str(run_dir))
+def _export_causal_lm(run_dir: Path, values: dict[str, Any], output_dir: Path, unfinished: str | None) -> dict[str, Any]:
+    pretrained = load_pretrained(str(run_dir), option="--run")
     tokenizer, model = pretrained.tokenizer, pretrained.model
     hf_model = to_hf_model(model, **token_ids(tokenizer))
-    card = model_card(run_dir, values, model.config, hf_model, task=None, results=None)
+    hf_model.config.genpt_export = __version__
+    # A language model is prompted with plain text, as pretraining saw it: not with the
+    # classifier's `start ... extract` template, whose extract token pretraining never saw.
+    tokenizer.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    card = model_card(run_dir, values, model.config, hf_model, task=None, results=None, unfinished=unfinished)
 
     def fill(staging: Path) -> None:
         hf_model.save_pretrained(str(staging))
@@ -72,11 +118,12 @@ def _export_causal_lm(run_dir: Path, values: dict[str, Any], output_dir: Path) -
     return {"kind": "causal-lm", "class": type(hf_model).__name__, "output_dir": str(output_dir)}
 
 
-def _export_classifier(run: TaskRun, values: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+def _export_classifier(run: TaskRun, values: dict[str, Any], output_dir: Path, unfinished: str | None) -> dict[str, Any]:
     hf_model = to_hf_classifier(run)
+    hf_model.config.genpt_export = __version__
     results_file = run.folder / "eval_results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else None
-    card = model_card(run.folder, values, run.model.config, hf_model, task=run.task, results=results)
+    card = model_card(run.folder, values, run.model.config, hf_model, task=run.task, results=results, unfinished=unfinished)
 
     def fill(staging: Path) -> None:
         hf_model.save_pretrained(str(staging))
@@ -148,7 +195,7 @@ def _generation_config(tokenizer):
 
 
 def model_card(run_dir: Path, values: dict[str, Any], config: GPTConfig, hf_model, task: Task | None,
-               results: dict[str, Any] | None):
+               results: dict[str, Any] | None, unfinished: str | None = None):
     from huggingface_hub import ModelCard, ModelCardData
 
     data = ModelCardData(
@@ -161,7 +208,11 @@ def model_card(run_dir: Path, values: dict[str, Any], config: GPTConfig, hf_mode
         model_name=run_dir.name,
         eval_results=_eval_results(task, results) or None,
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + card_body(run_dir, values, config, hf_model, task, results))
+    body = card_body(run_dir, values, config, hf_model, task, results)
+    if unfinished:
+        title, rest = body.split("\n", 1)
+        body = f"{title}\n\n> **Unfinished:** {unfinished}. Exported with `--allow_unfinished`; its training did not complete.\n{rest}"
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + body)
 
 
 def _datasets(values: dict[str, Any], task: Task | None) -> list[str] | None:

@@ -21,7 +21,7 @@ from genpt import special_tokens
 from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.errors import GenptError
 from genpt.model import GPT
-from genpt.tokenization import load_tokenizer
+from genpt.tokenization import check_same_tokenizer, load_tokenizer
 
 
 @dataclass
@@ -32,22 +32,24 @@ class Pretrained:
     source: str  # what the model was initialised from, for configs and model cards
 
 
-def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None) -> Pretrained:
+def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None,
+                    option: str = "--init") -> Pretrained:
+    """The model and tokenizer `init` names; errors name `option`, the flag that gave it."""
     if init == "scratch":
         return _scratch(tokenizer, preset)
     folder = Path(init).expanduser()
     if (folder / "config.yaml").is_file() and (folder / ckpt.MODEL_FILE).is_file():
-        return _genpt_run(folder, tokenizer)
+        return _genpt_run(folder, tokenizer, option)
     if (folder / "config.json").is_file():
-        return _hugging_face(str(folder), tokenizer, local=True)
+        return _hugging_face(str(folder), tokenizer, local=True, option=option)
     if folder.exists():
         raise GenptError(
-            f"--init {init}: expected a genpt run folder (config.yaml + {ckpt.MODEL_FILE}), "
+            f"{option} {init}: expected a genpt run folder (config.yaml + {ckpt.MODEL_FILE}), "
             "a Hugging Face model folder (config.json), or 'scratch'"
         )
     if "/" in init or init in ("openai-gpt", "gpt2"):  # a hub id, for users who are online
-        return _hugging_face(init, tokenizer, local=False)
-    raise GenptError(f"--init {init}: no such folder (expected a run folder, a Hugging Face folder or hub id, or 'scratch')")
+        return _hugging_face(init, tokenizer, local=False, option=option)
+    raise GenptError(f"{option} {init}: no such folder (expected a run folder, a Hugging Face folder or hub id, or 'scratch')")
 
 
 def _scratch(tokenizer: str | None, preset: str | None) -> Pretrained:
@@ -59,32 +61,39 @@ def _scratch(tokenizer: str | None, preset: str | None) -> Pretrained:
     return Pretrained(GPT(config), loaded, Path(tokenizer), source="scratch")
 
 
-def _genpt_run(folder: Path, tokenizer: str | None) -> Pretrained:
+def _genpt_run(folder: Path, tokenizer: str | None, option: str) -> Pretrained:
     values = read_yaml_mapping(folder / "config.yaml")
     if "model" not in values:
-        raise GenptError(f"--init {folder}: config.yaml has no `model:` section; is this a genpt run folder?")
+        raise GenptError(f"{option} {folder}: config.yaml has no `model:` section; is this a genpt run folder?")
     config = GPTConfig.from_dict(values["model"], source=f"{folder / 'config.yaml'} (model)")
-    tokenizer_dir = Path(tokenizer) if tokenizer else _run_tokenizer_dir(folder)
+    own_tokenizer = _run_tokenizer_dir(folder, option, hint=tokenizer is None)
+    tokenizer_dir = Path(tokenizer) if tokenizer else own_tokenizer
     loaded = load_tokenizer(tokenizer_dir)
     if len(loaded) != config.vocab_size:
         raise GenptError(
-            f"--init {folder}: the model has a vocabulary of {config.vocab_size} but the tokenizer {tokenizer_dir} "
+            f"{option} {folder}: the model has a vocabulary of {config.vocab_size} but the tokenizer {tokenizer_dir} "
             f"has {len(loaded)} tokens; they do not belong together"
         )
+    if tokenizer and own_tokenizer is not None:
+        check_same_tokenizer(loaded, tokenizer_dir, load_tokenizer(own_tokenizer), own_tokenizer)
     model = GPT(config)
     ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
     return Pretrained(model, loaded, tokenizer_dir, source=str(folder))
 
 
-def _run_tokenizer_dir(folder: Path) -> Path:
-    """A run keeps its tokenizer at its top; `best/` and `checkpoints/step-N/` sit below it."""
+def _run_tokenizer_dir(folder: Path, option: str, hint: bool) -> Path | None:
+    """A run keeps its tokenizer at its top; `best/` and `checkpoints/step-N/` sit below it.
+    None when there is none and `hint` is false (a tokenizer was given)."""
     for candidate in (folder, folder.parent, folder.parent.parent):
         if (candidate / "tokenizer" / "tokenizer.json").is_file():
             return candidate / "tokenizer"
-    raise GenptError(f"--init {folder}: no tokenizer/ folder in the run; pass --tokenizer DIR")
+    if not hint:
+        return None
+    extra = "; pass --tokenizer DIR" if option == "--init" else ""
+    raise GenptError(f"{option} {folder}: no tokenizer/ folder in the run{extra}")
 
 
-def _hugging_face(name: str, tokenizer: str | None, local: bool) -> Pretrained:
+def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "--init") -> Pretrained:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from genpt.convert import from_hf_model
@@ -92,9 +101,9 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool) -> Pretrained:
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local)
         loaded = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(name, local_files_only=local)
-    except (OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - missing files, a refused pickle, a foreign config: one line each
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise GenptError(f"--init {name}: could not load the Hugging Face model ({reason})") from None
+        raise GenptError(f"{option} {name}: could not load the Hugging Face model ({type(error).__name__}: {reason})") from None
     model = from_hf_model(hf_model.float())
     added = add_special_tokens(loaded)
     if added or len(loaded) != model.config.vocab_size:

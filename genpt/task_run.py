@@ -139,9 +139,9 @@ def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path 
 
 
 def format_prediction(task: Task, value: float | int) -> str:
-    """What the GLUE server expects: the file's label spelling, or a score for STS-B."""
+    """What the GLUE server expects: the file's label spelling, or a score for STS-B (exact)."""
     if task.is_regression:
-        return f"{float(value):.3f}"
+        return repr(float(value))  # every digit: a metric recomputed from the file equals the reported one
     if task.file_labels is not None:
         return task.file_labels[int(value)]
     return str(int(value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -36,3 +38,32 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     if missing:
         raise GenptError(f"{folder}: the tokenizer lacks genpt's special tokens {', '.join(missing)}")
     return tokenizer
+
+
+def tokenizer_sha256(tokenizer: PreTrainedTokenizerFast) -> str:
+    """A tokenizer's identity: sha256 of its vocabulary, merges and added tokens.
+
+    Two tokenizers with the same size but different merges turn the same text into
+    different ids, so a model trained with one is garbage with the other. Templates and
+    settings such as `model_max_length` do not change the ids, so they are left out.
+    """
+    backend = json.loads(tokenizer.backend_tokenizer.to_str())
+    model = backend.get("model") or {}
+    content = {
+        "vocab": sorted((model.get("vocab") or {}).items(), key=lambda item: item[1]),
+        "merges": [" ".join(merge) if isinstance(merge, list) else merge for merge in model.get("merges") or []],
+        "added": sorted((token["id"], token["content"]) for token in backend.get("added_tokens") or []),
+    }
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def check_same_tokenizer(given: PreTrainedTokenizerFast, given_dir: str | Path, expected: PreTrainedTokenizerFast | str,
+                         expected_dir: str | Path) -> None:
+    """Refuse a tokenizer whose vocabulary or merges differ from the one a model was trained with.
+
+    `expected` is the model's tokenizer, or its recorded `tokenizer_sha256`.
+    """
+    expected_hash = expected if isinstance(expected, str) else tokenizer_sha256(expected)
+    if tokenizer_sha256(given) != expected_hash:
+        raise GenptError(f"--tokenizer {given_dir}: not the tokenizer the model was trained with ({expected_dir}): "
+                         "their vocabularies or merges differ; use that tokenizer")

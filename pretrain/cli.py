@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import typing
+from pathlib import Path
 
 from genpt.config import PRESETS, GPTConfig
 from genpt.errors import GenptError
@@ -69,14 +71,18 @@ def run(args: argparse.Namespace) -> None:
     from genpt.pretrain.train import DataConfig, RunConfig, TrainingConfig, pretrain, training_defaults
 
     given = vars(args)
+    own_config = Path(given["output_dir"]) / "config.yaml"
     if "config" in given:
         base = RunConfig.from_yaml(given["config"])
+    elif "resume" in given and "preset" not in given and "init" not in given and own_config.is_file():
+        base = RunConfig.from_yaml(own_config)  # continuing a run: its own config says what it was
     elif "preset" in given:
         base = RunConfig(GPTConfig.from_name(given["preset"]), training_defaults(given["preset"]), DataConfig())
     elif "init" in given:  # the model comes from --init; the gpt1 shape here is only a placeholder
         base = RunConfig(GPTConfig.from_name("gpt1"), training_defaults(None), DataConfig())
     else:
-        raise GenptError("give --preset NAME, --config FILE, or --init MODEL to say what to train")
+        raise GenptError("give --preset NAME, --config FILE, or --init MODEL to say what to train "
+                         "(or --resume auto to continue the run in --output_dir)")
     overrides = {group: {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
                  for group, cls in (("training", TrainingConfig), ("data", DataConfig))}
     run_config = RunConfig(
@@ -92,5 +98,5 @@ def run(args: argparse.Namespace) -> None:
               f"in {summary['elapsed_seconds'] / 60:.1f} min; best validation loss "
               f"{best:.4f} (perplexity {math.exp(best):.2f}); run folder {summary['output_dir']}")
         if interrupted:
-            print(f"interrupted: continue with --resume auto --output_dir {summary['output_dir']}")
+            print(f"interrupted: continue with `genpt pretrain --output_dir {shlex.quote(summary['output_dir'])} --resume auto`")
     return 130 if interrupted else 0  # the shell's code for a run stopped by Ctrl-C

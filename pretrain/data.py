@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from genpt import __version__
-from genpt.atomic import write_folder_atomically
+from genpt.atomic import check_output_folder, write_folder_atomically
 from genpt.corpus import ByteCounter, Document, Source, iter_documents, resolve_inputs
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
@@ -323,15 +323,8 @@ def _opened(cache_dir: Path, meta: dict[str, Any], *, reused: bool) -> PreparedC
 
 def _check_replaceable(cache_dir: Path) -> None:
     """Replace only an earlier prepared corpus (or an empty folder), never unrelated files."""
-    if not cache_dir.exists():
-        return
-    if not cache_dir.is_dir():
-        raise GenptError(f"{cache_dir}: exists and is not a folder; expected a folder for a prepared corpus")
-    if not (cache_dir / META_FILE).is_file() and any(cache_dir.iterdir()):
-        raise GenptError(
-            f"{cache_dir}: exists and is not a prepared corpus (no {META_FILE}); refusing to replace it "
-            "(choose another folder or remove it)"
-        )
+    check_output_folder(cache_dir, option="--data_cache_dir", what=f"a prepared corpus (with {META_FILE})",
+                        overwrite_option=None, is_ours=lambda folder: (folder / META_FILE).is_file())
 
 
 # --------------------------------------------------------------------------- documents and parts

@@ -36,7 +36,7 @@ from genpt.model import GPT, training_flops_per_token
 from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
-from genpt.tokenization import load_tokenizer
+from genpt.tokenization import load_tokenizer, tokenizer_sha256
 from genpt.training import adamw, agreed, gather_objects, new_accelerator, save_training_checkpoint, stop_on_interrupt
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
@@ -79,6 +79,7 @@ class DataConfig:
     dataset_config: str | None = None
     split: str = "train"
     cache_dir: str | None = None  # default: <output_dir>/data
+    tokenizer_sha256: str | None = None  # filled in by genpt: the tokenizer's vocabulary and merges, hashed
 
 
 # Training defaults per model preset. gpt1 is the paper's (section 4.1): 64 x 512-token
@@ -142,14 +143,17 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
-    init_model = None
-    if run.training.init and not (resume and ckpt.find_resume_checkpoint(output_dir, resume)):
-        run, init_model = _from_init(run, output_dir)
-    run = _resolve(run)
-    t = run.training
+    # Every check comes before anything is written: a refused command leaves no trace.
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     if resume_from is None:
         _check_fresh_output_dir(output_dir)
+    init_model = None
+    if run.training.init and resume_from is None:
+        run, init_model = _from_init(run, output_dir)
+    run = _resolve(run)
+    t = run.training
+    if resume_from is not None:
+        _check_resumable(resume_from, run)
 
     accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
     set_seed(t.seed, device_specific=True)  # different dropout masks on each process
@@ -173,7 +177,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, t))
     state = {"step": 0, "tokens_seen": 0, "best_val_loss": None, "elapsed_seconds": 0.0}
     if resume_from is not None:
-        state = _restore(resume_from, run, model, optimizer, scheduler, accelerator)
+        state = _restore(resume_from, model, optimizer, scheduler, accelerator)
     if t.torch_compile:
         model = torch.compile(model)
     # The scheduler is stepped by hand once per optimizer step, so it is not prepared
@@ -350,6 +354,7 @@ def _resolve(run: RunConfig) -> RunConfig:
     if not run.data.inputs:
         raise GenptError("--input: no corpus given")
     tokenizer = load_tokenizer(run.data.tokenizer)
+    data = dataclasses.replace(_absolute_paths(run.data), tokenizer_sha256=tokenizer_sha256(tokenizer))
     vocab_size = len(tokenizer)
     model = run.model
     if model.vocab_size != vocab_size:
@@ -360,7 +365,10 @@ def _resolve(run: RunConfig) -> RunConfig:
                 f"--tokenizer {run.data.tokenizer} has {vocab_size} tokens but the model config has vocab_size "
                 f"{model.vocab_size}; use the tokenizer the model was built for"
             )
-    training = dataclasses.replace(run.training, seq_len=run.training.seq_len or model.n_positions)
+    init = run.training.init
+    if init and Path(init).expanduser().exists():
+        init = str(Path(init).expanduser().resolve())
+    training = dataclasses.replace(run.training, seq_len=run.training.seq_len or model.n_positions, init=init)
     if training.seq_len > model.n_positions:
         raise GenptError(f"--seq_len {training.seq_len} is longer than the model's context (n_positions {model.n_positions})")
     for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "logging_steps", "eval_steps", "save_steps", "seq_len"):
@@ -368,15 +376,32 @@ def _resolve(run: RunConfig) -> RunConfig:
             raise GenptError(f"--{name} must be at least 1, got {getattr(training, name)}")
     if training.warmup_steps < 0 or training.learning_rate <= 0:
         raise GenptError("--warmup_steps must be >= 0 and --learning_rate > 0")
-    return RunConfig(model, training, run.data)
+    return RunConfig(model, training, data)
+
+
+def _absolute_paths(data: DataConfig) -> DataConfig:
+    """Local paths made absolute, so the run's config.yaml works from any folder; dataset
+    names (anything that is not an existing path) stay as they are."""
+
+    def absolute(item: str) -> str:
+        path = Path(item).expanduser()
+        return str(path.resolve()) if path.exists() else item
+
+    return dataclasses.replace(
+        data, inputs=[absolute(i) for i in data.inputs], tokenizer=absolute(data.tokenizer),
+        validation_inputs=None if data.validation_inputs is None else [absolute(i) for i in data.validation_inputs],
+        cache_dir=None if data.cache_dir is None else str(Path(data.cache_dir).expanduser().resolve()))
 
 
 def _check_fresh_output_dir(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
     if ckpt.list_checkpoints(output_dir / "checkpoints") or (output_dir / ckpt.MODEL_FILE).exists():
         raise GenptError(f"--output_dir {output_dir} already holds a run; pass --resume auto to continue it, or choose another folder")
 
 
-def _restore(folder: Path, run: RunConfig, model: GPT, optimizer, scheduler, accelerator) -> dict[str, Any]:
+def _check_resumable(folder: Path, run: RunConfig) -> None:
+    """Refuse to continue the checkpoint's run with another model, trajectory or tokenizer."""
     saved = RunConfig.from_yaml(folder / "config.yaml")
     if saved.model != run.model:
         changed = [k for k, v in run.model.to_dict().items() if saved.model.to_dict()[k] != v]
@@ -385,6 +410,12 @@ def _restore(folder: Path, run: RunConfig, model: GPT, optimizer, scheduler, acc
         old, new = getattr(saved.training, key), getattr(run.training, key)
         if old != new:
             raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
+    if saved.data.tokenizer_sha256 not in (None, run.data.tokenizer_sha256):
+        raise GenptError(f"--tokenizer {run.data.tokenizer}: not the tokenizer of the run being resumed "
+                         f"({saved.data.tokenizer}): their vocabularies or merges differ; resume with that tokenizer")
+
+
+def _restore(folder: Path, model: GPT, optimizer, scheduler, accelerator) -> dict[str, Any]:
     state = ckpt.restore_training_state(folder, model, optimizer, scheduler, accelerator)
     return {k: state[k] for k in ("step", "tokens_seen", "best_val_loss", "elapsed_seconds")}
 

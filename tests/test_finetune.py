@@ -2,9 +2,9 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from genpt.checkpoint import save_state_dict
+from genpt.checkpoint import list_checkpoints, read_state, save_state_dict
 from genpt.cli import main
 from genpt.config import GPTConfig
 from genpt.heads import GPTForTask
@@ -23,6 +23,7 @@ from genpt.tasks import Example, get_task, read_split
 from genpt.tokenization import load_tokenizer
 from genpt.tokenizer.train import train_tokenizer
 from genpt.transformations import SpecialIds, encode_examples, transform, truncate_longest_first
+from interrupt import interrupt_after_step
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data/glue not present")
@@ -303,26 +304,27 @@ def test_mnli_scores_matched_and_mismatched_and_writes_both_submissions(tmp_path
 
 
 def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir):
-    """Stopped after step 4 (mid-epoch, with dropout on) and resumed: every later loss, the dev
+    """Stopped by Ctrl-C mid-epoch (with dropout on) and resumed: every later loss, the dev
     scores, the best weights and the predictions equal the uninterrupted run's, bit for bit."""
     common = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
               str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "96", "--max_eval_samples", "40",
               "--batch_size", "16", "--num_train_epochs", "2", "--learning_rate", "1e-3", "--logging_steps", "1",
-              "--save_steps", "4", "--save_total_limit", "10", "--mixed_precision", "no"]
+              "--save_total_limit", "10", "--mixed_precision", "no"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert main([*common, "--output_dir", str(whole)]) == 0
-    shutil.copytree(whole, cut)  # the same run, as it stood when stopped right after step 4's checkpoint
-    for later in ("checkpoints/step-00000006", "checkpoints/step-00000008", "checkpoints/step-00000012",
-                  "model.safetensors", "eval_results.json", "predictions_dev.tsv", "training_curve.png"):
-        path = cut / later
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert not (whole / "checkpoints").exists()  # a finished run keeps none
+    interrupt_after_step(cut, 4)
+    assert main([*common, "--output_dir", str(cut)]) == 130
+    stopped = read_state(list_checkpoints(cut / "checkpoints")[-1])["step"]
+    assert 4 <= stopped < 12 and not (cut / "eval_results.json").exists()
     # Mark the lines logged before the stop: a resumed run keeps them, a restarted one would rewrite them.
     rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
-    (cut / "metrics.jsonl").write_text("".join(json.dumps({**r, "before_stop": r["step"] <= 4}) + "\n" for r in rows))
+    (cut / "metrics.jsonl").write_text("".join(json.dumps({**r, "before_stop": True}) + "\n" for r in rows))
     assert main([*common, "--output_dir", str(cut)]) == 2  # an unfinished run is never silently restarted
     assert main([*common, "--output_dir", str(cut), "--resume", "auto"]) == 0
     resumed = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in resumed if r.get("before_stop")] == [1, 2, 3, 4]
+    assert [r["step"] for r in resumed if r.get("before_stop")] == [r["step"] for r in rows]
+    assert max(r["step"] for r in rows) == stopped
 
     def trajectory(run: Path) -> list[dict]:
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

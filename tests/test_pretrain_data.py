@@ -380,6 +380,6 @@ def test_options_and_cache_folder_are_checked(tokenizer_dir, small_corpus, tmp_p
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
-    with pytest.raises(GenptError, match="is not a prepared corpus .*refusing to replace it"):
+    with pytest.raises(GenptError, match="not a prepared corpus .*refusing to replace them"):
         prepare([small_corpus], tokenizer_dir, occupied)
     assert (occupied / "notes.txt").read_text() == "mine"

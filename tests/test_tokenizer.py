@@ -177,7 +177,7 @@ def test_existing_tokenizer_is_replaced_but_other_folders_are_not(trained, tmp_p
         "tiny.txt",
         "tok",
     ]  # no temporary folders left
-    with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace it"):
+    with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace them"):
         train_tokenizer([corpus], output_dir=tmp_path, vocab_size=300, show_progress=False)
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from genpt import __version__
-from genpt.atomic import write_folder_atomically
+from genpt.atomic import check_output_folder, write_folder_atomically
 from genpt.corpus import ByteCounter, Document, Source, iter_documents, resolve_inputs
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
@@ -202,17 +202,9 @@ def _versions() -> dict[str, str]:
 
 
 def _check_replaceable(output_dir: Path) -> None:
-    """Refuse to replace anything but an empty folder or an earlier tokenizer."""
-    if not output_dir.exists():
-        return
-    if not output_dir.is_dir():
-        raise GenptError(f"--output_dir {output_dir}: exists and is not a folder")
-    is_tokenizer = (output_dir / STATS_FILE).is_file() or (output_dir / "tokenizer.json").is_file()
-    if not is_tokenizer and any(output_dir.iterdir()):
-        raise GenptError(
-            f"--output_dir {output_dir}: exists and is not a tokenizer folder; refusing to replace it "
-            "(choose another folder or remove it)"
-        )
+    """Replace only an empty folder or an earlier tokenizer, never anything else."""
+    check_output_folder(output_dir, what="a tokenizer folder", overwrite_option=None,
+                        is_ours=lambda folder: (folder / STATS_FILE).is_file() or (folder / "tokenizer.json").is_file())
 
 
 # --------------------------------------------------------------------------- statistics

@@ -110,8 +110,9 @@ def export_step(run: DemoRun) -> str:
     """Hub folders for the pretrained LM and the SST-2 classifier."""
     from genpt.export import export_run
 
-    lm = export_run(run.results["pretrain"]["path"], run.output_dir / "export" / "genpt-tiny")
-    classifier = export_run(run.results["finetune-pretrained"]["path"], run.output_dir / "export" / "genpt-tiny-sst2")
+    lm = export_run(run.results["pretrain"]["path"], run.output_dir / "export" / "genpt-tiny", overwrite=True)
+    classifier = export_run(run.results["finetune-pretrained"]["path"], run.output_dir / "export" / "genpt-tiny-sst2",
+                            overwrite=True)
     run.results["export"] = {"lm": Path(lm["output_dir"]), "classifier": Path(classifier["output_dir"])}
     return f"{lm['class']} -> {lm['output_dir']}; {classifier['class']} -> {classifier['output_dir']}"
 

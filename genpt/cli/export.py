@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="a `genpt pretrain` or `genpt finetune` run folder")
-    parser.add_argument("--output_dir", required=True, metavar="DIR", help="the hub folder to write (replaced if it exists)")
+    parser.add_argument("--output_dir", required=True, metavar="DIR",
+                        help="the hub folder to write: absent, empty, or an earlier export (outside --run)")
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="replace an earlier genpt export in --output_dir")
+    parser.add_argument("--allow_unfinished", action="store_true",
+                        help="export a run that did not finish (its model card says so)")
     parser.add_argument("--push_to_hub", metavar="REPO_ID", help="also upload to this hub repository (needs a token and a network)")
     parser.add_argument("--private", action="store_true", help="create the hub repository as private")
     parser.set_defaults(func=run)
@@ -34,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from genpt.export import export_run
 
-    summary = export_run(args.run, args.output_dir, push_to_hub=args.push_to_hub, private=args.private)
+    summary = export_run(args.run, args.output_dir, overwrite=args.overwrite_output_dir, allow_unfinished=args.allow_unfinished,
+                         push_to_hub=args.push_to_hub, private=args.private)
     print(f"exported {args.run} as {summary['class']} to {summary['output_dir']}"
           + (f"; uploaded to {summary['url']}" if summary.get("url") else ""))

@@ -1,0 +1,237 @@
+"""Nothing lost, nothing silently wrong: each test was a reproduced bug (issue 13)."""
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from genpt.cli import main
+from genpt.metrics import pearson
+from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
+
+GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
+needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data/glue not present")
+PRETRAIN_FAST = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_precision", "no", "--logging_steps", "1",
+                 "--eval_steps", "4", "--save_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (hidden ones included) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    with gzip.open(default_corpus_dir() / "Carroll_Alice_s_Adventures_in_Wonderland.txt.gz", "rt", encoding="utf-8") as book:
+        (folder / "alice.txt").write_text(book.read(), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory, corpus) -> Path:
+    folder = tmp_path_factory.mktemp("tok") / "tokenizer"
+    train_tokenizer([corpus], output_dir=folder, vocab_size=600, show_progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def other_tokenizer_dir(tmp_path_factory) -> Path:
+    """The same size, other merges: trained on another book."""
+    folder = tmp_path_factory.mktemp("other") / "tokenizer"
+    train_tokenizer([default_corpus_dir() / "Austen_Pride_and_Prejudice.txt.gz"], output_dir=folder, vocab_size=600,
+                    show_progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pretrained_run(tmp_path_factory, corpus, tokenizer_dir) -> Path:
+    run = tmp_path_factory.mktemp("pretrain") / "run"
+    assert main(["pretrain", *PRETRAIN_FAST, "--tokenizer", str(tokenizer_dir), "--input", str(corpus),
+                 "--max_steps", "8", "--output_dir", str(run)]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tmp_path_factory, pretrained_run) -> Path:
+    run = tmp_path_factory.mktemp("sst2") / "run"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(pretrained_run),
+                 "--max_train_samples", "64", "--max_eval_samples", "64", "--num_train_epochs", "1", "--mixed_precision", "no",
+                 "--output_dir", str(run)]) == 0
+    return run
+
+
+# ---- export never deletes what it did not write ------------------------------------------------
+
+
+def test_export_refuses_folders_and_files_it_did_not_write(tmp_path, pretrained_run, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    run_before = snapshot(pretrained_run)
+    for target in (mine, a_file, pretrained_run, pretrained_run / "export"):
+        assert main(["export", "--run", str(pretrained_run), "--output_dir", str(target)]) == 2
+        message = capsys.readouterr().err.strip()
+        assert message.count("\n") == 0 and "--output_dir" in message
+    assert (mine / "notes.txt").read_text() == "my notes" and [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert a_file.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "mine"]  # no hidden leftovers
+    assert snapshot(pretrained_run) == run_before
+
+
+def test_export_replaces_an_earlier_export_only_when_asked(tmp_path, pretrained_run, capsys):
+    hub = tmp_path / "hub"
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub)]) == 0
+    before = snapshot(hub)
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub)]) == 2
+    assert "--overwrite_output_dir" in capsys.readouterr().err
+    assert snapshot(hub) == before
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub), "--overwrite_output_dir"]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(empty)]) == 0
+
+
+def test_unfinished_run_is_refused_or_exported_with_a_warning(tmp_path, sst2_run, capsys):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(sst2_run, unfinished)
+    (unfinished / "eval_results.json").unlink()  # what a fine-tune killed before its end leaves
+    assert main(["export", "--run", str(unfinished), "--output_dir", str(tmp_path / "hub")]) == 2
+    assert "unfinished" in capsys.readouterr().err and not (tmp_path / "hub").exists()
+    assert main(["export", "--run", str(unfinished), "--output_dir", str(tmp_path / "hub"), "--allow_unfinished"]) == 0
+    assert "**Unfinished:**" in (tmp_path / "hub" / "README.md").read_text()
+
+
+def test_export_errors_name_exports_own_options(tmp_path, capsys):
+    broken = tmp_path / "run"
+    broken.mkdir()
+    (broken / "config.yaml").write_text(yaml.safe_dump({"model": {"n_layer": 2}}))
+    assert main(["export", "--run", str(broken), "--output_dir", str(tmp_path / "hub")]) == 2
+    message = capsys.readouterr().err
+    assert "--run" in message and "--init" not in message and "--tokenizer" not in message
+
+
+# ---- the exported language model is prompted with plain text ----------------------------------
+
+
+def test_exported_lm_generates_what_genpt_generates(tmp_path, pretrained_run):
+    from genpt.pretrained import load_pretrained
+
+    hub = tmp_path / "hub"
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub)]) == 0
+    prompt = "The house was"
+    code = f"""
+from transformers import AutoTokenizer, pipeline
+tokenizer = AutoTokenizer.from_pretrained({str(hub)!r})
+generate = pipeline("text-generation", model={str(hub)!r})
+text = generate({prompt!r}, max_new_tokens=12, do_sample=False)[0]["generated_text"]
+result = {{"ids": tokenizer({prompt!r})["input_ids"], "text": text}}
+"""
+    script = tmp_path / "plain.py"
+    script.write_text(code + f"\nimport json\nopen({str(tmp_path / 'out.json')!r}, 'w').write(json.dumps(result))\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "out.json").read_text())
+
+    pretrained = load_pretrained(str(pretrained_run))
+    plain = pretrained.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert result["ids"] == plain  # no start / extract around the prompt
+    model = pretrained.model.eval()
+    eos = pretrained.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    ours = model.generate(torch.tensor([plain]), 12, temperature=0.0, eos_token_id=eos)[0].tolist()
+    ours = ours[: ours.index(eos) + 1] if eos in ours[len(plain):] else ours
+    assert result["text"] == pretrained.tokenizer.decode(ours, skip_special_tokens=True)
+
+
+# ---- a tokenizer is known by its content ------------------------------------------------------
+
+
+def test_finetune_refuses_another_tokenizer_of_the_same_size(tmp_path, pretrained_run, other_tokenizer_dir, capsys):
+    out = tmp_path / "ft"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(pretrained_run),
+                 "--tokenizer", str(other_tokenizer_dir), "--max_train_samples", "16", "--output_dir", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert str(other_tokenizer_dir) in message and "tokenizer" in message and "differ" in message
+    assert not out.exists()
+
+
+def test_resume_refuses_another_tokenizer_and_writes_nothing(tmp_path, corpus, tokenizer_dir, other_tokenizer_dir, capsys):
+    run = tmp_path / "run"
+    common = [*PRETRAIN_FAST, "--input", str(corpus), "--max_steps", "8", "--output_dir", str(run)]
+    assert main(["pretrain", *common, "--tokenizer", str(tokenizer_dir)]) == 0
+    before = snapshot(run)
+    assert main(["pretrain", *common, "--tokenizer", str(other_tokenizer_dir), "--resume", "auto"]) == 2
+    assert "differ" in capsys.readouterr().err
+    assert snapshot(run) == before
+
+
+def test_rejected_resume_leaves_config_yaml_alone(tmp_path, corpus, tokenizer_dir, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", *PRETRAIN_FAST, "--tokenizer", str(tokenizer_dir), "--input", str(corpus), "--max_steps", "8",
+                 "--output_dir", str(run)]) == 0
+    before = snapshot(run)
+    assert main(["pretrain", "--preset", "mini", "--tokenizer", str(tokenizer_dir), "--input", str(corpus),
+                 "--output_dir", str(run), "--resume", "auto"]) == 2
+    assert "model config differs" in capsys.readouterr().err
+    assert snapshot(run) == before
+
+
+def test_resume_with_only_the_output_dir_continues_the_run(tmp_path, corpus, tokenizer_dir, monkeypatch):
+    """The hint printed after Ctrl-C works; and config.yaml is read from another folder."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    common = [*PRETRAIN_FAST, "--tokenizer", str(tokenizer_dir), "--input", str(corpus), "--max_steps", "8"]
+    assert main(["pretrain", *common, "--output_dir", str(whole)]) == 0
+    shutil.copytree(whole, cut)
+    for later in ("checkpoints/step-00000008", "best", "model.safetensors", "trainer_state.json"):
+        path = cut / later
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    monkeypatch.chdir(tmp_path.parent)  # relative paths in config.yaml would break here
+    assert main(["pretrain", "--output_dir", str(cut), "--resume", "auto"]) == 0
+    from safetensors.torch import load_file
+
+    a, b = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    config = yaml.safe_load((cut / "config.yaml").read_text())
+    assert Path(config["data"]["tokenizer"]).is_absolute() and all(Path(i).is_absolute() for i in config["data"]["inputs"])
+
+
+# ---- fine-tuning and evaluation ---------------------------------------------------------------
+
+
+def test_finished_finetune_keeps_no_checkpoints_and_a_rerun_says_finished(tmp_path, sst2_run, pretrained_run, capsys):
+    assert not (sst2_run / "checkpoints").exists()
+    config = yaml.safe_load((sst2_run / "config.yaml").read_text())["finetune"]
+    assert main(["finetune", "--task", "sst2", "--data_dir", config["data_dir"], "--init", str(pretrained_run),
+                 "--output_dir", str(sst2_run)]) == 2
+    message = capsys.readouterr().err
+    assert "already holds a fine-tuned model" in message and "unfinished" not in message
+
+
+def test_eval_reads_the_data_the_run_recorded(tmp_path, sst2_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # and from another folder: the recorded data_dir is absolute
+    assert main(["eval", "--run", str(sst2_run), "--output_dir", str(tmp_path / "eval"), "--max_eval_samples", "64"]) == 0
+    ours = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
+    assert ours["accuracy"] == json.loads((sst2_run / "eval_results.json").read_text())["accuracy"]
+
+
+@needs_glue
+def test_regression_predictions_recompute_to_the_reported_metric(tmp_path, pretrained_run):
+    run = tmp_path / "stsb"
+    assert main(["finetune", "--task", "stsb", "--data_dir", str(GLUE), "--init", str(pretrained_run), "--max_train_samples",
+                 "64", "--max_eval_samples", "200", "--num_train_epochs", "1", "--mixed_precision", "no",
+                 "--output_dir", str(run)]) == 0
+    rows = [line.split("\t") for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
+    recomputed = pearson(np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows]))
+    assert recomputed == json.loads((run / "eval_results.json").read_text())["pearson"]
