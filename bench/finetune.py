@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 import torch
+from genpt.finetune.train import FinetuneConfig, finetune
+from genpt.tokenizer.train import train_tokenizer
 
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_config
-from genpt.finetune.train import FinetuneConfig, finetune
+from genpt.data.tasks import get_task, read_split
 from genpt.resources import default_corpus_dir, default_glue_dir
-from genpt.tasks import get_task, read_split
 from genpt.tokenization import load_tokenizer
-from genpt.tokenizer.train import train_tokenizer
 
 
 def genpt_examples_per_second(config: FinetuneConfig, output_dir: Path, warmup: int) -> float:
@@ -46,8 +46,13 @@ def trainer_examples_per_second(tokenizer_dir: str, preset: str, texts: list[str
                                 batch_size: int, max_seq_length: int, bf16: bool, seed: int, warmup: int,
                                 output_dir: Path) -> float:
     from datasets import Dataset
-    from transformers import (DataCollatorWithPadding, OpenAIGPTForSequenceClassification, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        DataCollatorWithPadding,
+        OpenAIGPTForSequenceClassification,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     tokenizer = load_tokenizer(tokenizer_dir)
     model_config = GPTConfig.from_name(preset, vocab_size=len(tokenizer))

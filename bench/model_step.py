@@ -40,7 +40,7 @@ import torch
 
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_model
-from genpt.model import GPT, training_flops_per_token
+from genpt.models.gpt import GPT, training_flops_per_token
 from genpt.perf import keep_freed_memory, matmul_peak_flops
 
 # name -> (config, batch size). "ctx512" keeps mini's width at GPT-1's context length.

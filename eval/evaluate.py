@@ -6,10 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from genpt.config import read_yaml_mapping
+from genpt.data.tasks import get_task
 from genpt.errors import GenptError
 from genpt.metrics import compute_metrics
-from genpt.task_run import load_task_run, predict, read_labelled, write_json, write_predictions
-from genpt.tasks import get_task
+from genpt.task_run import (
+    load_task_run,
+    predict,
+    read_labelled,
+    write_json,
+    write_predictions,
+)
 
 
 def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str | Path | None = None,

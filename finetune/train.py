@@ -26,24 +26,38 @@ import torch
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
-from genpt import tasks as task_registry
 from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.data import tasks as task_registry
+from genpt.data.collate import Collator, TaskDataset, train_loader
+from genpt.data.tasks import Example, Task, TaskType
+from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
-from genpt.heads import TaskModel
 from genpt.metrics import compute_metrics
+from genpt.models.architectures import baseline_config, build_task_model, context_length
+from genpt.models.heads import TaskModel
 from genpt.plots import plot_finetune_curves
-from genpt.architectures import baseline_config, build_task_model, context_length
 from genpt.pretrained import Pretrained, load_pretrained
+from genpt.task_run import (
+    predict,
+    read_labelled,
+    run_config_yaml,
+    write_json,
+    write_predictions,
+)
 from genpt.tokenization import load_tokenizer
-from genpt.task_data import Collator, TaskDataset, train_loader
-from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
-from genpt.tasks import Example, Task, TaskType
-from genpt.training import MetricsLog, adamw, agreed, new_accelerator, save_training_checkpoint, stop_on_interrupt
-from genpt.transformations import SpecialIds, encode_examples
+from genpt.training import (
+    MetricsLog,
+    adamw,
+    agreed,
+    new_accelerator,
+    save_training_checkpoint,
+    stop_on_interrupt,
+)
+
 
 @dataclass
 class FinetuneConfig:
-    task: str  # a name in genpt.tasks.TASKS, or "custom"
+    task: str  # a name in genpt.data.tasks.TASKS, or "custom"
     init: str  # a genpt pretraining run, a Hugging Face openai-gpt/gpt2 folder, or "scratch"
     arch: Literal["gpt", "transformer", "lstm"] = "gpt"  # the baselines train from scratch only
     tokenizer: str | None = None  # required with --init scratch
@@ -308,7 +322,7 @@ def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
     def read(split: str, file: str | None) -> list[Example]:
         return task_registry.read_split(task, split, data_dir=None if file else config.data_dir, file=file)
 
-    # Story Cloze from --data_dir: its labelled val file split 80/20 by story (genpt.tasks).
+    # Story Cloze from --data_dir: its labelled val file split 80/20 by story (genpt.data.tasks).
     train = read("train", config.train_file)
     validation = read_labelled(task, {}, data_dir=config.data_dir, file=config.validation_file)  # as genpt eval reads it
     tests, extra = {}, {}

@@ -16,7 +16,7 @@ import torch
 
 from genpt.config import GPTConfig
 from genpt.errors import GenptError
-from genpt.model import GPT
+from genpt.models.gpt import GPT
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel

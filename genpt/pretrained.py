@@ -20,7 +20,7 @@ from genpt import checkpoint as ckpt
 from genpt import special_tokens
 from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.errors import GenptError
-from genpt.model import GPT
+from genpt.models.gpt import GPT
 from genpt.tokenization import check_same_tokenizer, load_tokenizer
 
 

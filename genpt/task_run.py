@@ -24,13 +24,17 @@ import yaml
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
+from genpt.data.collate import Collator, TaskDataset, eval_loader
+from genpt.data.tasks import Example, Task, read_custom, read_split
+from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
-from genpt.architectures import build_task_model, config_from_dict, context_length
-from genpt.heads import TaskModel
-from genpt.task_data import Collator, TaskDataset, eval_loader
-from genpt.tasks import Example, Task, read_custom, read_split
+from genpt.models.architectures import (
+    build_task_model,
+    config_from_dict,
+    context_length,
+)
+from genpt.models.heads import TaskModel
 from genpt.tokenization import load_tokenizer
-from genpt.transformations import SpecialIds, encode_examples
 
 
 @dataclass

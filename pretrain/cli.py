@@ -68,7 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from genpt.pretrain.train import DataConfig, RunConfig, TrainingConfig, pretrain, training_defaults
+    from genpt.pretrain.train import (
+        DataConfig,
+        RunConfig,
+        TrainingConfig,
+        pretrain,
+        training_defaults,
+    )
 
     given = vars(args)
     own_config = Path(given["output_dir"]) / "config.yaml"

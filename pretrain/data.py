@@ -38,7 +38,13 @@ from tqdm import tqdm
 
 from genpt import __version__
 from genpt.atomic import check_output_folder, write_folder_atomically
-from genpt.corpus import ByteCounter, Document, Source, iter_documents, resolve_inputs
+from genpt.data.corpus import (
+    ByteCounter,
+    Document,
+    Source,
+    iter_documents,
+    resolve_inputs,
+)
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
 from genpt.special_tokens import ENDOFTEXT

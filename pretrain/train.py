@@ -26,18 +26,30 @@ from typing import Any, Literal
 
 import torch
 import yaml
+from genpt.pretrain.data import (
+    PreparedCorpus,
+    prepare_corpus,
+    train_batch,
+    validation_batches,
+)
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.config import GPTConfig, read_yaml_mapping
 from genpt.errors import GenptError
-from genpt.model import GPT, training_flops_per_token
+from genpt.models.gpt import GPT, training_flops_per_token
 from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
-from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer, tokenizer_sha256
-from genpt.training import adamw, agreed, gather_objects, new_accelerator, save_training_checkpoint, stop_on_interrupt
+from genpt.training import (
+    adamw,
+    agreed,
+    gather_objects,
+    new_accelerator,
+    save_training_checkpoint,
+    stop_on_interrupt,
+)
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 

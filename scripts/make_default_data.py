@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from genpt.corpus import iter_documents
+from genpt.data.corpus import iter_documents
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"

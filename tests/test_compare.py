@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import yaml
-
 from genpt.cli import main
-from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenizer.train import train_tokenizer
+
+from genpt.resources import default_corpus_dir, default_glue_dir
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,17 @@
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, OpenAIGPTConfig, OpenAIGPTLMHeadModel
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    OpenAIGPTConfig,
+    OpenAIGPTLMHeadModel,
+)
 
 from genpt.config import GPTConfig
 from genpt.convert import from_hf_model, to_hf_model
 from genpt.errors import GenptError
-from genpt.model import GPT
+from genpt.models.gpt import GPT
 
 TWINS = [(False, OpenAIGPTLMHeadModel), (True, GPT2LMHeadModel)]
 

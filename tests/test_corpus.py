@@ -8,8 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genpt import corpus
-from genpt.corpus import ByteCounter, iter_documents, resolve_inputs, strip_gutenberg
+from genpt.data import corpus
+from genpt.data.corpus import (
+    ByteCounter,
+    iter_documents,
+    resolve_inputs,
+    strip_gutenberg,
+)
 from genpt.errors import GenptError
 from genpt.resources import default_corpus_dir
 

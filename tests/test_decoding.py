@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from genpt.decoding import beam_search, greedy_decode
+from genpt.models.decoding import beam_search, greedy_decode
 
 BOS, EOS, A, B = 0, 1, 2, 3
 # P(next | last token): greedy takes A (0.6) then stops (0.5), probability 0.30;

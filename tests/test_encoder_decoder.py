@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genpt.decoding import beam_search
-from genpt.encoder_decoder import (
+from genpt.errors import GenptError
+from genpt.models.decoding import beam_search
+from genpt.models.encoder_decoder import (
     TRANSFORMER_PRESETS,
     EncoderDecoder,
     TransformerConfig,
@@ -15,7 +16,6 @@ from genpt.encoder_decoder import (
     adam_for_transformer,
     inverse_sqrt_schedule,
 )
-from genpt.errors import GenptError
 
 EOS, PAD, BOS = 0, 1, 2  # genpt's ids for endoftext, pad and start
 FIRST_SYMBOL = 5  # ids below are special tokens

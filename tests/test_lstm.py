@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from genpt.decoding import beam_search
 from genpt.errors import GenptError
-from genpt.lstm import LSTM_PRESETS, LSTMConfig, LSTMSeq2Seq
-from genpt.model import language_modeling_loss
+from genpt.models.decoding import beam_search
+from genpt.models.gpt import language_modeling_loss
+from genpt.models.lstm import LSTM_PRESETS, LSTMConfig, LSTMSeq2Seq
 
 EOS, PAD, BOS = 0, 1, 2  # genpt's <|endoftext|>, <|pad|>, <|start|>
 FIRST_WORD, VOCAB = 5, 20  # toy tasks use ids 5..19 as words

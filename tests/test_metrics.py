@@ -12,7 +12,15 @@ from scipy.stats import spearmanr as scipy_spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from genpt.errors import GenptError
-from genpt.metrics import accuracy, compute_metrics, f1, matthews_correlation, pearson, rank_average, spearmanr
+from genpt.metrics import (
+    accuracy,
+    compute_metrics,
+    f1,
+    matthews_correlation,
+    pearson,
+    rank_average,
+    spearmanr,
+)
 
 TOL = 1e-12
 

@@ -6,11 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genpt import ops
-from genpt.cli.info import parameter_counts
 from genpt.config import GPTConfig
 from genpt.errors import GenptError
-from genpt.model import GPT, padding_aware_causal_mask, sample_next_token
+from genpt.models import ops
+from genpt.models.gpt import (
+    GPT,
+    padding_aware_causal_mask,
+    parameter_counts,
+    sample_next_token,
+)
 
 
 def tiny_model(prenorm: bool = False, **overrides) -> GPT:

@@ -7,14 +7,10 @@ import random
 import shutil
 from pathlib import Path
 
+import genpt.pretrain.data as data
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer
-
-import genpt.corpus
-import genpt.pretrain.data as data
-from genpt.errors import GenptError
 from genpt.pretrain.data import (
     ENDOFTEXT_ID,
     prepare_corpus,
@@ -23,8 +19,12 @@ from genpt.pretrain.data import (
     train_batch,
     validation_batches,
 )
-from genpt.resources import default_corpus_dir
 from genpt.tokenizer.train import train_tokenizer
+from tokenizers import Tokenizer
+
+import genpt.data.corpus
+from genpt.errors import GenptError
+from genpt.resources import default_corpus_dir
 
 # About 1 MB of the embedded books: enough for 1,000 tokens in well under a second.
 TRAINING_BOOKS = [
@@ -111,7 +111,7 @@ def test_embedded_books_give_each_books_encoding_then_endoftext(tokenizer_dir, r
 def test_small_pieces_and_parts_still_give_whole_document_encodings(
     tokenizer_dir, raw_tokenizer, small_corpus, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(genpt.corpus, "PIECE_BYTES", 97)  # documents arrive in many pieces ...
+    monkeypatch.setattr(genpt.data.corpus, "PIECE_BYTES", 97)  # documents arrive in many pieces ...
     monkeypatch.setattr(data, "PART_CHARS", 31)  # ... are re-cut into many parts ...
     monkeypatch.setattr(data, "BATCH_CHARS", 200)  # ... and encoded in many batches
     corpus = prepare([small_corpus], tokenizer_dir, tmp_path / "data", validation_fraction=0.25)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genpt.errors import GenptError
-from genpt.resources import default_glue_dir
-from genpt.tasks import (
+from genpt.data.tasks import (
     TASKS,
     Example,
     custom_task,
@@ -21,6 +19,8 @@ from genpt.tasks import (
     split_story_cloze,
     submission_filename,
 )
+from genpt.errors import GenptError
+from genpt.resources import default_glue_dir
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STORY_CLOZE_VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"

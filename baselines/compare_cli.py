@@ -20,7 +20,7 @@ Table 5, with parameters and training time per row) and OUTPUT_DIR/comparison.pn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from genpt.finetune.compare import SYSTEMS, CompareConfig
+    from genpt.baselines.compare import SYSTEMS, CompareConfig
 
     defaults = CompareConfig(init="", tasks=[], budget=0)
     parser = subparsers.add_parser(
@@ -56,8 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from genpt.baselines.compare import (
+        CompareConfig,
+        collect,
+        run_comparison,
+        write_comparison,
+    )
+
     from genpt.errors import GenptError
-    from genpt.finetune.compare import CompareConfig, collect, run_comparison, write_comparison
 
     if args.runs:
         folders, note = args.runs, ""

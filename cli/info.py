@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from genpt.config import PRESETS, GPTConfig
-from genpt.model import GPT
 
 EPILOG = """examples:
   genpt info --preset gpt1
@@ -32,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from genpt.models.gpt import parameter_counts
+
     config = GPTConfig.from_name(args.preset) if args.preset else GPTConfig.from_yaml(args.config)
     if args.vocab_size is not None:
         config = GPTConfig.from_dict({**config.to_dict(), "vocab_size": args.vocab_size}, source="--vocab_size")
@@ -41,10 +40,3 @@ def run(args: argparse.Namespace) -> None:
         print(f"{key:<{width}}  {value}")
     print(f"{'parameters':<{width}}  {counts['total']:,} ({counts['total'] / 1e6:.1f}M)")
     print(f"{'non-embedding':<{width}}  {counts['non_embedding']:,} ({counts['non_embedding'] / 1e6:.1f}M)")
-
-
-def parameter_counts(config: GPTConfig) -> dict[str, int]:
-    # On the meta device no memory is allocated, so even gpt1 is counted instantly.
-    with torch.device("meta"):
-        model = GPT(config)
-    return {"total": model.num_parameters(), "non_embedding": model.num_parameters(non_embedding=True)}

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from genpt.config import GPTConfig
+from genpt.data.tasks import InputFormat
 from genpt.errors import GenptError
-from genpt.heads import EncoderForTask, GPTForTask, TaskModel
-from genpt.tasks import InputFormat
+from genpt.models.heads import EncoderForTask, GPTForTask, TaskModel
 
 Architecture = Literal["gpt", "transformer", "lstm"]
 ARCHITECTURES: tuple[str, ...] = ("gpt", "transformer", "lstm")
@@ -23,11 +23,11 @@ def config_from_dict(arch: str, values: dict[str, Any], source: str) -> Any:
     if arch == "gpt":
         return GPTConfig.from_dict(values, source=source)
     if arch == "transformer":
-        from genpt.encoder_decoder import TransformerConfig
+        from genpt.models.encoder_decoder import TransformerConfig
 
         return TransformerConfig.from_dict(values, source=source)
     if arch == "lstm":
-        from genpt.lstm import LSTMConfig
+        from genpt.models.lstm import LSTMConfig
 
         return LSTMConfig.from_dict(values, source=source)
     raise GenptError(f"{source}: unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
@@ -36,11 +36,11 @@ def config_from_dict(arch: str, values: dict[str, Any], source: str) -> Any:
 def baseline_config(arch: str, preset: str, vocab_size: int, pad_id: int) -> Any:
     """A baseline preset sized to the tokenizer."""
     if arch == "transformer":
-        from genpt.encoder_decoder import TRANSFORMER_PRESETS, TransformerConfig
+        from genpt.models.encoder_decoder import TRANSFORMER_PRESETS, TransformerConfig
 
         presets, config_class = TRANSFORMER_PRESETS, TransformerConfig
     elif arch == "lstm":
-        from genpt.lstm import LSTM_PRESETS, LSTMConfig
+        from genpt.models.lstm import LSTM_PRESETS, LSTMConfig
 
         presets, config_class = LSTM_PRESETS, LSTMConfig
     else:
@@ -55,11 +55,11 @@ def build_task_model(arch: str, config: Any, input_format: InputFormat, num_labe
     if arch == "gpt":
         return GPTForTask(config, input_format, num_labels, classifier_dropout)
     if arch == "transformer":
-        from genpt.encoder_decoder import EncoderDecoder
+        from genpt.models.encoder_decoder import EncoderDecoder
 
         return EncoderForTask(EncoderDecoder(config), config.d_model, input_format, num_labels, classifier_dropout)
     if arch == "lstm":
-        from genpt.lstm import LSTMSeq2Seq
+        from genpt.models.lstm import LSTMSeq2Seq
 
         return EncoderForTask(LSTMSeq2Seq(config), 2 * config.hidden_size, input_format, num_labels, classifier_dropout)
     raise GenptError(f"--arch {arch}: expected one of {', '.join(ARCHITECTURES)}")

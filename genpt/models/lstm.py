@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from genpt import ops
 from genpt.config import NamedConfig
-from genpt.decoding import beam_search, greedy_decode
 from genpt.errors import GenptError
-from genpt.model import IGNORE_INDEX
+from genpt.models import ops
+from genpt.models.decoding import beam_search, greedy_decode
+from genpt.models.gpt import IGNORE_INDEX
 
 AttentionType = Literal["bahdanau", "luong"]
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (L, B, H)
@@ -252,7 +252,7 @@ class LSTMSeq2Seq(nn.Module):
         No source: a zero initial state and a zero context, so an auxiliary LM loss on the task
         inputs trains the decoder's LSTM, W_c's state half and the embedding (the paper's
         "LSTM w/ aux LM" row). Position t predicts ids[:, t + 1]; score them with
-        `genpt.model.language_modeling_loss`, which shifts the labels.
+        `genpt.models.gpt.language_modeling_loss`, which shifts the labels.
         """
         lengths = mask.sum(dim=1) if mask is not None else None
         states, _ = run_lstm(self.decoder, self.drop(self.tgt_embed(ids)), lengths)  # (B, T, H), zero state
@@ -291,7 +291,7 @@ class LSTMSeq2Seq(nn.Module):
 
 
 class LSTMDecodingState:
-    """`genpt.decoding.IncrementalDecoder` for `LSTMSeq2Seq`: the LSTM state and the memory."""
+    """`genpt.models.decoding.IncrementalDecoder` for `LSTMSeq2Seq`: the LSTM state and the memory."""
 
     def __init__(self, model: LSTMSeq2Seq, memory: torch.Tensor, keys: torch.Tensor, src_mask: torch.Tensor,
                  state: LSTMState):

@@ -24,11 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpt import ops
 from genpt.config import NamedConfig
-from genpt.decoding import beam_search, greedy_decode
 from genpt.errors import GenptError
-from genpt.model import IGNORE_INDEX, padding_aware_causal_mask, positions_from_mask
+from genpt.models import ops
+from genpt.models.decoding import beam_search, greedy_decode
+from genpt.models.gpt import (
+    IGNORE_INDEX,
+    padding_aware_causal_mask,
+    positions_from_mask,
+)
 
 KeyValues = tuple[torch.Tensor, torch.Tensor]  # keys and values, each (B, nh, S, hs)
 
@@ -350,7 +354,7 @@ class EncoderDecoder(nn.Module):
 
 
 class TransformerDecoderState:
-    """Incremental decoding (`genpt.decoding.IncrementalDecoder`) with cached keys and values.
+    """Incremental decoding (`genpt.models.decoding.IncrementalDecoder`) with cached keys and values.
 
     The memory's keys and values are projected once per layer; each step computes the new
     token's self-attention keys and values and appends them, so a step costs one position.

@@ -17,10 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genpt.config import GPTConfig
 from genpt.pretrain.train import DataConfig, RunConfig, pretrain, training_defaults
+from genpt.tokenizer.train import (
+    format_tokenizer_stats,
+    tokenizer_stats,
+    train_tokenizer,
+)
+
+from genpt.config import GPTConfig
 from genpt.resources import default_corpus_dir, default_glue_dir
-from genpt.tokenizer.train import format_tokenizer_stats, tokenizer_stats, train_tokenizer
 
 
 @dataclass
@@ -108,7 +113,7 @@ def evaluate_step(run: DemoRun) -> str:
 
 def export_step(run: DemoRun) -> str:
     """Hub folders for the pretrained LM and the SST-2 classifier."""
-    from genpt.export import export_run
+    from genpt.export.folder import export_run
 
     lm = export_run(run.results["pretrain"]["path"], run.output_dir / "export" / "genpt-tiny", overwrite=True)
     classifier = export_run(run.results["finetune-pretrained"]["path"], run.output_dir / "export" / "genpt-tiny-sst2",
@@ -122,7 +127,7 @@ def reload_step(run: DemoRun) -> str:
     dev set exactly as genpt did."""
     from transformers import pipeline
 
-    from genpt.tasks import get_task, read_split
+    from genpt.data.tasks import get_task, read_split
 
     dev = read_split(get_task("sst2"), "validation", data_dir=default_glue_dir())
     classify = pipeline("text-classification", model=str(run.results["export"]["classifier"]), device="cpu")

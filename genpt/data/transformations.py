@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from genpt import special_tokens
+from genpt.data.tasks import Example, InputFormat
 from genpt.errors import GenptError
-from genpt.tasks import Example, InputFormat
 
 
 @dataclass(frozen=True)

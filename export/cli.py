@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from genpt.export import export_run
+    from genpt.export.folder import export_run
 
     summary = export_run(args.run, args.output_dir, overwrite=args.overwrite_output_dir, allow_unfinished=args.allow_unfinished,
                          push_to_hub=args.push_to_hub, private=args.private)

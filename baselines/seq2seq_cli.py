@@ -32,8 +32,8 @@ HELP = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from genpt.baselines.seq2seq import Seq2SeqConfig
     from genpt.finetune.cli import add_config_options
-    from genpt.finetune.seq2seq import Seq2SeqConfig
 
     parser = subparsers.add_parser(
         "seq2seq",
@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genpt.baselines.seq2seq import Seq2SeqConfig, train_seq2seq
     from genpt.finetune.cli import config_from_args, report_interruption
-    from genpt.finetune.seq2seq import Seq2SeqConfig, train_seq2seq
 
     config = config_from_args(Seq2SeqConfig, args)
     summary = train_seq2seq(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)

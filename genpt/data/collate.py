@@ -1,6 +1,6 @@
 """Batches of transformed task examples: dynamic padding and length-grouped order.
 
-Each example is K token sequences (see `genpt.transformations`); a batch pads them all to
+Each example is K token sequences (see `genpt.data.transformations`); a batch pads them all to
 the longest sequence in the batch, giving (B, K, T) ids and mask, right-padded so the
 extract token is each sequence's last real token. Training batches are grouped by length
 (transformers' `LengthGroupedSampler`: shuffled, then sorted within mega-batches), so
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from genpt.tasks import Example
+from genpt.data.tasks import Example
 
 
 @dataclass

@@ -82,13 +82,13 @@ class GPTPromptDecoder:
 
     Prompts are left-padded (mask 0), so every row's next token sits in the last column and
     positions count real tokens only. The first step runs the prompt and the fed token; each
-    later step runs one token against the cached keys and values (`genpt.model.KVCache`).
+    later step runs one token against the cached keys and values (`genpt.models.gpt.KVCache`).
     """
 
     def __init__(self, model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
-        from genpt.model import KVCache
+        from genpt.models.gpt import KVCache
 
-        self.model = model  # genpt.model.GPT
+        self.model = model  # genpt.models.gpt.GPT
         self.pending = prompt_ids  # (N, P): ids not yet run through the model
         self.mask = prompt_mask  # (N, P + fed): every position so far
         self.cache = KVCache(model.config.n_layer)

@@ -1,7 +1,7 @@
 """Downstream tasks: the registry of GLUE and Story Cloze tasks, and the readers for their data.
 
 Fine-tuning and evaluation both read through here, so every task is read one way only.
-Readers return a list of `Example`; `genpt.transformations` turns each into the token
+Readers return a list of `Example`; `genpt.data.transformations` turns each into the token
 sequences of GPT-1 section 3.3 chosen by the task's `input_format`.
 
 Where the data comes from, in order of preference:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genpt.finetune.train import FinetuneConfig, finetune
+
 from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
 from genpt.errors import GenptError
-from genpt.finetune.train import FinetuneConfig, finetune
 
 TABLE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "story_cloze")  # column order
 SHOWN = {"cola": "CoLA (mc)", "sst2": "SST-2 (acc)", "mrpc": "MRPC (F1)", "stsb": "STS-B (pc)", "qqp": "QQP (F1)",

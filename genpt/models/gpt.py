@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpt import ops
 from genpt.config import GPTConfig
+from genpt.models import ops
 
 IGNORE_INDEX = -100  # label value that contributes no loss (padding, prompts)
 
@@ -326,3 +326,10 @@ def training_flops_per_token(config: GPTConfig, seq_len: int) -> float:
     block_weights = L * (4 * C * C + 2 * C * config.n_inner)
     return 6 * (block_weights + config.vocab_size * C) + 12 * L * seq_len * C
 
+
+def parameter_counts(config: GPTConfig) -> dict[str, int]:
+    """Total and non-embedding parameters of a GPT, built on the meta device: no memory is
+    allocated, so even gpt1 is counted instantly."""
+    with torch.device("meta"):
+        model = GPT(config)
+    return {"total": model.num_parameters(), "non_embedding": model.num_parameters(non_embedding=True)}

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpt import ops
 from genpt.config import GPTConfig
+from genpt.data.tasks import InputFormat
 from genpt.errors import GenptError
-from genpt.model import GPT, IGNORE_INDEX, shift_labels
-from genpt.tasks import InputFormat
+from genpt.models import ops
+from genpt.models.gpt import GPT, IGNORE_INDEX, shift_labels
 
 
 @dataclass

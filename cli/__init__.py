@@ -20,9 +20,9 @@ COMMAND_MODULES = (
     "genpt.pretrain.cli",
     "genpt.finetune.cli",
     "genpt.eval.cli",
-    "genpt.finetune.seq2seq_cli",
-    "genpt.finetune.compare_cli",
-    "genpt.cli.export",
+    "genpt.baselines.seq2seq_cli",
+    "genpt.baselines.compare_cli",
+    "genpt.export.cli",
     "genpt.cli.info",
     "genpt.cli.demo",
 )

@@ -36,17 +36,24 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
-from genpt.architectures import baseline_config
 from genpt.atomic import write_file_atomically, write_folder_atomically
-from genpt.decoding import GPTPromptDecoder, beam_search, greedy_decode
+from genpt.data.transformations import SpecialIds
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
-from genpt.model import IGNORE_INDEX
+from genpt.models.architectures import baseline_config
+from genpt.models.decoding import GPTPromptDecoder, beam_search, greedy_decode
+from genpt.models.gpt import IGNORE_INDEX
 from genpt.plots import plot_loss_curves
 from genpt.pretrained import load_pretrained
 from genpt.tokenization import load_tokenizer
-from genpt.transformations import SpecialIds
-from genpt.training import MetricsLog, adamw, agreed, new_accelerator, save_training_checkpoint, stop_on_interrupt
+from genpt.training import (
+    MetricsLog,
+    adamw,
+    agreed,
+    new_accelerator,
+    save_training_checkpoint,
+    stop_on_interrupt,
+)
 
 Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
 DEFAULT_PRESET = {"transformer": "small", "lstm": "small", "gpt": "mini"}
@@ -209,10 +216,10 @@ def build_model(config: Seq2SeqConfig) -> tuple[torch.nn.Module, Any, Path | Non
     tokenizer = load_tokenizer(config.tokenizer)
     model_config = baseline_config(config.arch, preset, len(tokenizer), SpecialIds.from_tokenizer(tokenizer).pad)
     if config.arch == "transformer":
-        from genpt.encoder_decoder import EncoderDecoder
+        from genpt.models.encoder_decoder import EncoderDecoder
 
         return EncoderDecoder(model_config), tokenizer, Path(config.tokenizer)
-    from genpt.lstm import LSTMSeq2Seq
+    from genpt.models.lstm import LSTMSeq2Seq
 
     return LSTMSeq2Seq(model_config), tokenizer, Path(config.tokenizer)
 

@@ -1,0 +1,1 @@
+"""Data: pretraining corpora, downstream tasks, GPT-1's input transformations and batching."""
