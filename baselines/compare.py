@@ -27,14 +27,10 @@ from genpt.finetune.train import FinetuneConfig, finetune
 
 from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
+from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
 
-TABLE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "story_cloze")  # column order
-SHOWN = {"cola": "CoLA (mc)", "sst2": "SST-2 (acc)", "mrpc": "MRPC (F1)", "stsb": "STS-B (pc)", "qqp": "QQP (F1)",
-         "mnli": "MNLI (acc)", "qnli": "QNLI (acc)", "rte": "RTE (acc)", "wnli": "WNLI (acc)",
-         "story_cloze": "Story Cloze (acc)"}
-MAIN_METRIC = {"cola": "matthews_correlation", "sst2": "accuracy", "mrpc": "f1", "stsb": "pearson", "qqp": "f1",
-               "mnli": "accuracy", "qnli": "accuracy", "rte": "accuracy", "wnli": "accuracy", "story_cloze": "accuracy"}
+TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def read_cell(folder: Path) -> Cell:
     values = read_yaml_mapping(folder / "config.yaml")
     finetune_options = values.get("finetune") or {}
     task = (values.get("task") or {}).get("name")
-    if task not in MAIN_METRIC:
+    if task not in TASKS:
         raise GenptError(f"{folder / 'config.yaml'}: task {task!r} is not one genpt compare tabulates "
                          f"({', '.join(TABLE_TASKS)})")
     results_path = folder / "eval_results.json"
@@ -166,7 +162,7 @@ def read_cell(folder: Path) -> Cell:
         raise GenptError(f"{folder}: unfinished run (no eval_results.json)")
     results = json.loads(results_path.read_text())
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options), task=task,
-                score=results[MAIN_METRIC[task]], seconds=_train_seconds(folder / "metrics.jsonl"),
+                score=results[TASKS[task].main_metric], seconds=_train_seconds(folder / "metrics.jsonl"),
                 parameters=_parameter_count(folder / "model.safetensors"), folder=folder)
 
 
@@ -231,7 +227,7 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
 
 
 def markdown_table(rows: list[Row], tasks: list[str]) -> str:
-    header = ["model", "params", "train time", "Avg", *(SHOWN[t] for t in tasks)]
+    header = ["model", "params", "train time", "Avg", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for row in rows:
         cells = [row.label, _millions(row.parameters), _duration(row.seconds), _number(row.average(tasks)),
@@ -247,7 +243,7 @@ def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [SHOWN[t] for t in tasks] + ["Avg"]
+    groups = [TASKS[t].title for t in tasks] + ["Avg"]
     width = 0.8 / max(len(rows), 1)
     figure, axes = plt.subplots(figsize=(max(8, 1.4 * len(groups)), 4.5))
     for index, row in enumerate(rows):

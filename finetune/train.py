@@ -273,7 +273,8 @@ def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
     """The task model and where its weights and tokenizer came from."""
     if config.arch == "gpt":
         pretrained = load_pretrained(config.init, tokenizer=config.tokenizer, preset=config.preset)
-        model = build_task_model("gpt", pretrained.model.config, task.input_format, task.num_labels, config.classifier_dropout)
+        model = build_task_model("gpt", pretrained.model.config, task.input_format, task.num_labels, config.classifier_dropout,
+                                 task.is_regression)
         model.transformer.load_state_dict(pretrained.model.state_dict())
         return model, pretrained
     if config.init != "scratch":
@@ -282,7 +283,8 @@ def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
         raise GenptError(f"--arch {config.arch} needs --tokenizer DIR and --preset NAME to say what to build")
     tokenizer = load_tokenizer(config.tokenizer)
     model_config = baseline_config(config.arch, config.preset, len(tokenizer), SpecialIds.from_tokenizer(tokenizer).pad)
-    model = build_task_model(config.arch, model_config, task.input_format, task.num_labels, config.classifier_dropout)
+    model = build_task_model(config.arch, model_config, task.input_format, task.num_labels, config.classifier_dropout,
+                             task.is_regression)
     return model, Pretrained(model=None, tokenizer=tokenizer, tokenizer_dir=Path(config.tokenizer), source="scratch")
 
 

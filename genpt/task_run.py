@@ -25,7 +25,7 @@ from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.collate import Collator, TaskDataset, eval_loader
-from genpt.data.tasks import Example, Task, read_custom, read_split
+from genpt.data.tasks import TASKS, Example, Task, read_custom, read_split
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
 from genpt.models.architectures import (
@@ -58,13 +58,18 @@ def run_config_yaml(model_config: Any, task: Task, finetune: dict[str, Any], arc
 
 
 def task_to_dict(task: Task) -> dict[str, Any]:
-    values = dataclasses.asdict(task)
+    """What config.yaml records of the task: enough to rebuild a custom task without its files."""
+    values = {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name not in ("columns", "hub")}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def task_from_dict(values: dict[str, Any], source: str) -> Task:
+    """The recorded task: a named one as the registry knows it, a custom one as recorded."""
+    if values.get("name") in TASKS:
+        return TASKS[values["name"]]
     try:
-        return Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        fields = {f.name for f in dataclasses.fields(Task)} - {"columns", "hub"}
+        return Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields})
     except TypeError as error:
         raise GenptError(f"{source}: not a task description ({error})") from None
 
@@ -84,7 +89,7 @@ def load_task_run(folder: str | Path) -> TaskRun:
     tokenizer = load_tokenizer(folder / "tokenizer")
     if len(tokenizer) != model_config.vocab_size:
         raise GenptError(f"--run {folder}: the tokenizer has {len(tokenizer)} tokens but the model {model_config.vocab_size}")
-    model = build_task_model(arch, model_config, task.input_format, task.num_labels)
+    model = build_task_model(arch, model_config, task.input_format, task.num_labels, regression=task.is_regression)
     ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
     model.eval()
     max_seq_length = finetune.get("max_seq_length") or context_length(model_config) or 256

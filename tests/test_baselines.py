@@ -40,7 +40,7 @@ def test_baseline_fine_tunes_evaluates_and_reloads(tmp_path, tokenizer_dir, arch
 @pytest.mark.parametrize("arch", ["transformer", "lstm"])
 def test_similarity_rule_is_symmetric_for_the_baselines(arch):
     torch.manual_seed(0)
-    model = build_task_model(arch, baseline_config(arch, "tiny", 50, 1), "similarity", 1).eval()
+    model = build_task_model(arch, baseline_config(arch, "tiny", 50, 1), "similarity", 1, regression=True).eval()
     ab, ba = [2, 10, 11, 12, 3, 20, 21, 4], [2, 20, 21, 3, 10, 11, 12, 4]
     ids = lambda first, second: torch.tensor([[first, second]])  # noqa: E731
     mask = torch.ones(1, 2, 8, dtype=torch.long)

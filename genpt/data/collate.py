@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from genpt.data.tasks import Example
+from genpt.data.types import Example
 
 
 @dataclass

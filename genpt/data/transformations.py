@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from genpt import special_tokens
-from genpt.data.tasks import Example, InputFormat
+from genpt.data.types import Example, InputFormat
 from genpt.errors import GenptError
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from genpt.config import GPTConfig
-from genpt.data.tasks import InputFormat
+from genpt.data.types import InputFormat
 from genpt.errors import GenptError
 from genpt.models.heads import EncoderForTask, GPTForTask, TaskModel
 
@@ -51,17 +51,19 @@ def baseline_config(arch: str, preset: str, vocab_size: int, pad_id: int) -> Any
 
 
 def build_task_model(arch: str, config: Any, input_format: InputFormat, num_labels: int,
-                     classifier_dropout: float = 0.1) -> TaskModel:
+                     classifier_dropout: float = 0.1, regression: bool = False) -> TaskModel:
+    """The architecture with a task head; `regression` (a score, not classes) is the task's to say."""
     if arch == "gpt":
-        return GPTForTask(config, input_format, num_labels, classifier_dropout)
+        return GPTForTask(config, input_format, num_labels, classifier_dropout, regression)
     if arch == "transformer":
         from genpt.models.encoder_decoder import EncoderDecoder
 
-        return EncoderForTask(EncoderDecoder(config), config.d_model, input_format, num_labels, classifier_dropout)
+        return EncoderForTask(EncoderDecoder(config), config.d_model, input_format, num_labels, classifier_dropout, regression)
     if arch == "lstm":
         from genpt.models.lstm import LSTMSeq2Seq
 
-        return EncoderForTask(LSTMSeq2Seq(config), 2 * config.hidden_size, input_format, num_labels, classifier_dropout)
+        return EncoderForTask(LSTMSeq2Seq(config), 2 * config.hidden_size, input_format, num_labels, classifier_dropout,
+                              regression)
     raise GenptError(f"--arch {arch}: expected one of {', '.join(ARCHITECTURES)}")
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genpt.config import GPTConfig
-from genpt.data.tasks import InputFormat
+from genpt.data.types import InputFormat
 from genpt.errors import GenptError
 from genpt.models import ops
 from genpt.models.gpt import GPT, IGNORE_INDEX, shift_labels
@@ -47,10 +47,11 @@ class TaskModel(nn.Module):
     """
 
     def __init__(self, n_features: int, input_format: InputFormat, num_labels: int, classifier_dropout: float,
-                 initializer_range: float):
+                 initializer_range: float, regression: bool = False):
         super().__init__()
         self.input_format = input_format
         self.num_labels = num_labels  # 1 for regression and for multiple choice
+        self.regression = regression  # one score, mean squared error (STS-B)
         self.dropout = nn.Dropout(classifier_dropout)
         self.score = nn.Linear(n_features, num_labels, bias=False)  # W_y
         nn.init.normal_(self.score.weight, std=initializer_range)
@@ -89,18 +90,18 @@ class TaskModel(nn.Module):
         elif self.input_format != "multiple_choice":
             features = features[:, 0]  # (B, C)
         logits = self.score(self.dropout(features).to(self.score.weight.dtype))
-        if self.input_format == "multiple_choice":
-            return logits.squeeze(-1)  # (B, K): softmax runs across the candidates
-        return logits.squeeze(-1) if self.num_labels == 1 else logits  # (B,) regression or (B, num_labels)
+        if self.input_format == "multiple_choice" or self.regression:
+            return logits.squeeze(-1)  # (B, K): softmax runs across the candidates; or (B,) scores
+        return logits  # (B, num_labels)
 
     def task_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.num_labels == 1 and self.input_format != "multiple_choice":
+        if self.regression:
             return F.mse_loss(logits.float(), labels.float())
         return F.cross_entropy(logits.float(), labels.long())
 
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
         """Class ids, choice ids, or scores for regression."""
-        if self.num_labels == 1 and self.input_format != "multiple_choice":
+        if self.regression:
             return logits.float()
         return logits.argmax(dim=-1)
 
@@ -108,8 +109,9 @@ class TaskModel(nn.Module):
 class GPTForTask(TaskModel):
     """GPT-1: the features are the final hidden state at the extract token."""
 
-    def __init__(self, config: GPTConfig, input_format: InputFormat, num_labels: int, classifier_dropout: float = 0.1):
-        super().__init__(config.n_embd, input_format, num_labels, classifier_dropout, config.initializer_range)
+    def __init__(self, config: GPTConfig, input_format: InputFormat, num_labels: int, classifier_dropout: float = 0.1,
+                 regression: bool = False):
+        super().__init__(config.n_embd, input_format, num_labels, classifier_dropout, config.initializer_range, regression)
         self.transformer = GPT(config)
 
     @property
@@ -135,8 +137,8 @@ class EncoderForTask(TaskModel):
     LSTM's, for the paper's "LSTM w/ aux LM" row)."""
 
     def __init__(self, encoder: nn.Module, n_features: int, input_format: InputFormat, num_labels: int,
-                 classifier_dropout: float = 0.1):
-        super().__init__(n_features, input_format, num_labels, classifier_dropout, initializer_range=0.02)
+                 classifier_dropout: float = 0.1, regression: bool = False):
+        super().__init__(n_features, input_format, num_labels, classifier_dropout, 0.02, regression)
         self.encoder = encoder
 
     @property

@@ -1,0 +1,95 @@
+"""Downstream tasks: the registry of the tasks genpt knows by name, and their readers.
+
+Fine-tuning and evaluation both read through here, so every task is read one way only.
+Readers return a list of `Example`; `genpt.data.transformations` turns each into the token
+sequences of GPT-1 section 3.3 chosen by the task's `input_format`.
+
+    registry      the `Task` records (formats, labels, metrics, columns, hub names)
+    glue          GLUE's original TSVs            story_cloze   the Story Cloze CSVs
+    hub           the Hugging Face hub            custom        the user's own files
+
+Where the data comes from, in order of preference:
+  - `file=`: one file in the task's original format (GLUE TSV, Story Cloze CSV);
+  - `data_dir=`: a `glue_data/` folder, or one task folder inside it;
+  - neither: the task's dataset on the Hugging Face hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genpt.data.tasks.custom import CUSTOM_SUFFIXES, custom_task, read_custom
+from genpt.data.tasks.glue import glue_path, read_glue_tsv
+from genpt.data.tasks.hub import read_hub
+from genpt.data.tasks.registry import (
+    STSB_SCORE_RANGE,
+    TASKS,
+    FileColumns,
+    HubSource,
+    Task,
+    get_task,
+    submission_filename,
+)
+from genpt.data.tasks.story_cloze import (
+    read_story_cloze,
+    split_story_cloze,
+    story_cloze_path,
+)
+from genpt.data.types import Example, InputFormat, TaskType
+from genpt.errors import GenptError
+
+__all__ = [
+    "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
+    "TaskType", "custom_task", "get_task", "read_custom", "read_split", "split_story_cloze", "submission_filename",
+]
+
+SPLITS = ("train", "validation", "test")
+# MNLI has two evaluation sets: "matched" genres (seen in training) and "mismatched" ones.
+MNLI_SPLITS = ("validation_matched", "validation_mismatched", "test_matched", "test_mismatched")
+
+
+def read_split(task: Task, split: str, *, data_dir: str | Path | None = None,
+               file: str | Path | None = None) -> list[Example]:
+    """The examples of one split, from `file`, else `data_dir`, else the Hugging Face hub.
+
+    For Story Cloze, `data_dir` holds the spring 2016 `cloze_test_val*.csv` (labelled; GPT-1
+    trains on it) and optionally `cloze_test_test*.csv`. "train" and "validation" are then the
+    two disjoint parts of the val file given by `split_story_cloze`, and "test" the test file.
+    An explicit `file` is always returned whole.
+    """
+    split = _canonical_split(task, split)
+    if file is not None:
+        return _read_task_file(task, split, Path(file))
+    if data_dir is not None:
+        return _read_from_dir(task, split, Path(data_dir))
+    return read_hub(task, split)
+
+
+def _canonical_split(task: Task, split: str) -> str:
+    """Validate `split`; MNLI's plain "validation"/"test" mean the matched sets."""
+    accepted = SPLITS + (MNLI_SPLITS if task.name == "mnli" else ())
+    if split not in accepted:
+        raise GenptError(f"unknown split {split!r} for {task.name}; expected one of {', '.join(accepted)}")
+    if task.name == "mnli" and split in ("validation", "test"):
+        return f"{split}_matched"
+    return split
+
+
+def _read_task_file(task: Task, split: str, path: Path) -> list[Example]:
+    labelled = not split.startswith("test")  # test splits may carry labels, but need not
+    if task.file_format == "story_cloze_csv":
+        return read_story_cloze(path, require_label=labelled)
+    if task.file_format != "glue_tsv":
+        raise GenptError(f"task {task.name} has no file format of its own; read its files with read_custom")
+    return read_glue_tsv(task, path, require_label=labelled)
+
+
+def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
+    if not root.is_dir():
+        raise GenptError(f"data folder {root} does not exist or is not a folder")
+    if task.file_format == "glue_tsv":
+        return _read_task_file(task, split, glue_path(task, split, root))
+    if split == "test":
+        return read_story_cloze(story_cloze_path(root, "test"), require_label=False)
+    train, validation = split_story_cloze(read_story_cloze(story_cloze_path(root, "val"), require_label=True))
+    return train if split == "train" else validation
