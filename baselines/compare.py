@@ -16,55 +16,25 @@ Each fine-tune is an ordinary `genpt finetune` run folder, so any cell can be re
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+import os
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genpt.finetune.train import FinetuneConfig, finetune
+import yaml
 
 from genpt.atomic import write_file_atomically
+from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
-
-
-@dataclass(frozen=True)
-class System:
-    name: str
-    label: str  # the row's name in the table
-    arch: str
-    pretrained: bool
-    aux_lm_weight: float
-
-
-SYSTEMS: dict[str, System] = {s.name: s for s in (
-    System("gpt", "GPT, pretrained, aux LM", "gpt", True, 0.5),
-    System("gpt-no-aux", "GPT, pretrained, no aux LM", "gpt", True, 0.0),
-    System("gpt-scratch", "GPT, no pretraining", "gpt", False, 0.5),
-    System("transformer", "Transformer enc-dec, no pretraining", "transformer", False, 0.0),
-    System("lstm", "LSTM w/ attention, aux LM, no pretraining", "lstm", False, 0.5),
-)}
-
-
-@dataclass
-class CompareConfig:
-    init: str  # the genpt pretraining run the pretrained rows start from
-    tasks: list[str]
-    budget: int  # training examples per task
-    glue_dir: str | None = None
-    story_cloze_dir: str | None = None
-    systems: list[str] = dataclasses.field(default_factory=lambda: list(SYSTEMS))
-    gpt_preset: str | None = None  # gpt-scratch's size: default, the pretraining run's own preset
-    baseline_preset: str = "small"  # the Transformer's and the LSTM's
-    num_train_epochs: int = 3
-    max_seq_length: int = 128
-    baseline_learning_rate: float = 5e-4  # from scratch, the paper's 6.25e-5 barely moves a model
-    seed: int = 42
 
 
 @dataclass
@@ -91,22 +61,41 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
             folder = Path(output_dir) / "runs" / f"{task}-{name}"
             if not (folder / "eval_results.json").is_file():
                 print(f"genpt compare: {name} on {task} -> {folder}", flush=True)
-                finetune(finetune_config(config, SYSTEMS[name], task), folder, overwrite=True, show_progress=show_progress)
+                run_finetune(finetune_options(config, SYSTEMS[name], task), folder, Path(output_dir) / "configs",
+                             show_progress)
             folders.append(folder)
     return folders
 
 
-def finetune_config(config: CompareConfig, system: System, task: str) -> FinetuneConfig:
+def run_finetune(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True) -> None:
+    """One cell: an ordinary `genpt finetune` run in a process of its own, as a user would run
+    it (stages never import each other). An interrupted cell resumes where it stopped."""
+    configs_dir.mkdir(parents=True, exist_ok=True)
+    config_file = configs_dir / f"{folder.name}.yaml"
+    write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
+    command = [sys.executable, "-m", "genpt", "finetune", "--config", str(config_file), "--output_dir", str(folder)]
+    command += ["--resume", "auto"] if (folder / "checkpoints").is_dir() else ["--overwrite_output_dir"]
+    env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
+    done = subprocess.run(command, env=env)
+    if done.returncode == 130:
+        raise KeyboardInterrupt
+    if done.returncode != 0:
+        raise GenptError(f"the fine-tuning run in {folder} failed (exit {done.returncode}); its command: "
+                         f"{' '.join(map(shlex.quote, command))}")
+
+
+def finetune_options(config: CompareConfig, system: System, task: str) -> dict[str, Any]:
+    """The `genpt finetune` options of one cell."""
     data_dir = config.story_cloze_dir if task == "story_cloze" else config.glue_dir
     common = dict(task=task, data_dir=data_dir, arch=system.arch, aux_lm_weight=system.aux_lm_weight,
                   max_train_samples=config.budget, num_train_epochs=config.num_train_epochs,
                   max_seq_length=config.max_seq_length, seed=config.seed)
     if system.pretrained:
-        return FinetuneConfig(init=config.init, **common)
+        return {"init": config.init, **common}
     tokenizer = str(Path(config.init) / "tokenizer")
     preset = config.baseline_preset if system.arch != "gpt" else (config.gpt_preset or _run_preset(config.init))
-    return FinetuneConfig(init="scratch", tokenizer=tokenizer, preset=preset,
-                          learning_rate=config.baseline_learning_rate, **common)
+    return {"init": "scratch", "tokenizer": tokenizer, "preset": preset, "learning_rate": config.baseline_learning_rate,
+            **common}
 
 
 def _run_preset(run: str) -> str:

@@ -28,7 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import yaml
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.baselines.config import Seq2SeqConfig
 from genpt.data.transformations import SpecialIds
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
@@ -55,43 +56,8 @@ from genpt.training import (
     stop_on_interrupt,
 )
 
-Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
 DEFAULT_PRESET = {"transformer": "small", "lstm": "small", "gpt": "mini"}
 DEFAULT_LEARNING_RATE = {"transformer": 1e-3, "lstm": 1e-3, "gpt": 5e-4}  # peak, after warm-up
-
-
-@dataclass
-class Seq2SeqConfig:
-    arch: Seq2SeqArch
-    data_dir: str  # DIR/{prefix}.{lang}[.gz]
-    source_lang: str = "en"
-    target_lang: str = "de"
-    tokenizer: str | None = None  # one tokenizer for both languages; needed unless --init is a GPT run
-    init: str = "scratch"  # gpt: a genpt pretraining run or Hugging Face folder; baselines: scratch
-    preset: str | None = None  # default: small (transformer, lstm), mini (gpt)
-    train_prefix: str = "train"
-    validation_prefix: str = "val"
-    test_prefix: str = "test_2016_flickr"
-    learning_rate: float | None = None  # peak lr; default 1e-3 (transformer, lstm), 5e-4 (gpt)
-    warmup_steps: int = 1000
-    batch_size: int = 64  # sentence pairs
-    num_train_epochs: int = 10
-    max_steps: int | None = None  # overrides epochs
-    max_source_length: int = 100  # tokens, longer sources are cut
-    max_target_length: int = 100
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.01  # gpt only (the paper's AdamW)
-    num_beams: int = 4
-    length_penalty: float = 0.6
-    eval_steps: int = 500  # validation loss every N steps
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None  # for validation loss and BLEU
-    max_test_samples: int | None = None  # the first N test pairs (quick checks; report BLEU on all)
-    logging_steps: int = 50
-    save_steps: int | None = None  # checkpoint every N steps (always on Ctrl-C)
-    save_total_limit: int = 1  # newest checkpoints kept
-    seed: int = 42
-    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
 
 
 @dataclass

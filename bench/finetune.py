@@ -23,14 +23,15 @@ import time
 from pathlib import Path
 
 import torch
-from genpt.finetune.train import FinetuneConfig, finetune
-from genpt.tokenizer.train import train_tokenizer
 
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_config
 from genpt.data.tasks import get_task, read_split
+from genpt.finetune.config import FinetuneConfig
+from genpt.finetune.train import finetune
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.train import train_tokenizer
 
 
 def genpt_examples_per_second(config: FinetuneConfig, output_dir: Path, warmup: int) -> float:

@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from genpt.pretrain.data import BATCH_CHARS, prepare_corpus, split_at_word_ends
-
 from genpt.data.corpus import iter_documents
+from genpt.pretrain.data import BATCH_CHARS, prepare_corpus, split_at_word_ends
 from genpt.tokenization import load_tokenizer
 
 DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "gutenberg" / "books"

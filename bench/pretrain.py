@@ -23,16 +23,17 @@ import time
 from pathlib import Path
 
 import torch
-from genpt.pretrain.data import prepare_corpus, train_batch
-from genpt.pretrain.train import DataConfig, RunConfig, TrainingConfig, pretrain
-from genpt.tokenizer.train import train_tokenizer
 
 from genpt.config import GPTConfig
 from genpt.convert import to_hf_model
 from genpt.models.gpt import GPT
 from genpt.perf import keep_freed_memory
+from genpt.pretrain.config import DataConfig, RunConfig, TrainingConfig
+from genpt.pretrain.data import prepare_corpus, train_batch
+from genpt.pretrain.train import pretrain
 from genpt.resources import default_corpus_dir
 from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.train import train_tokenizer
 
 
 def genpt_tokens_per_second(run: RunConfig, workdir: Path, warmup: int) -> float:

@@ -1,6 +1,8 @@
 """The `genpt` command: one subcommand per stage.
 
-This is the only place in the core that imports the stages. Each stage's `cli` module
+It lives outside the core (`genpt/`), which never imports a stage: this dispatcher and
+the demo are the only places that bring the stages together. Building the parser imports
+no torch, so `genpt --help` answers at once. Each stage's `cli` module
 exposes `register(subparsers)`, which adds its subcommand and sets `func` on its parser;
 `func(args)` does the work and returns an exit status (None means 0).
 """
@@ -13,6 +15,7 @@ import sys
 
 from genpt import __version__
 from genpt.errors import GenptError
+from genpt.options import attach_negative_numbers
 
 # Modules whose `register(subparsers)` adds a subcommand, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -41,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = attach_negative_numbers(sys.argv[1:] if argv is None else list(argv))
+    if argv in (["--version"], ["-V"]):  # answered before the stages' options are even built
+        print(f"genpt {__version__}")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,26 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genpt.pretrain.train import DataConfig, RunConfig, pretrain, training_defaults
-from genpt.tokenizer.train import (
-    format_tokenizer_stats,
-    tokenizer_stats,
-    train_tokenizer,
-)
-
 from genpt.config import GPTConfig
+from genpt.options import add_options, config_from_cli, new_command
+from genpt.pretrain.config import DataConfig, RunConfig, training_defaults
 from genpt.resources import default_corpus_dir, default_glue_dir
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DemoRun:
     """What the steps share: the options, and each finished step's results by name."""
 
-    output_dir: Path
-    vocab_size: int
-    pretrain_steps: int
-    finetune_epochs: int = 3
-    max_train_samples: int | None = None  # of the embedded SST-2 slice (5,000 sentences)
+    output_dir: Path = Path("demo_output")  # where to write
+    vocab_size: int = 4096  # tokenizer vocabulary size
+    pretrain_steps: int = training_defaults("tiny").max_steps  # pretraining steps of the tiny model
+    finetune_epochs: int = 3  # fine-tuning epochs
+    max_train_samples: int | None = None  # fine-tune on the first N of the 5,000 embedded SST-2 sentences (default: all)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -48,6 +43,8 @@ class Step:
 
 def tokenizer_step(run: DemoRun) -> str:
     """Train a byte-level BPE on the embedded books and measure it on them."""
+    from genpt.tokenizer.train import format_tokenizer_stats, tokenizer_stats, train_tokenizer
+
     tokenizer_dir = run.output_dir / "tokenizer"
     trained = train_tokenizer([default_corpus_dir()], output_dir=tokenizer_dir, vocab_size=run.vocab_size)
     measured = tokenizer_stats(tokenizer_dir, [default_corpus_dir()], max_bytes=0)
@@ -61,6 +58,8 @@ def tokenizer_step(run: DemoRun) -> str:
 
 def pretrain_step(run: DemoRun) -> str:
     """Pretrain the `tiny` GPT (about 1M parameters) on the embedded books."""
+    from genpt.pretrain.train import pretrain
+
     run_dir = run.output_dir / "pretrain"
     if (run_dir / "config.yaml").exists():  # the demo's own earlier run: start afresh
         shutil.rmtree(run_dir)
@@ -81,7 +80,8 @@ def finetune_step(init: str) -> Callable[[DemoRun], str]:
     """Fine-tune on the embedded SST-2 slice, from the pretrained model or from scratch."""
 
     def run_step(run: DemoRun) -> str:
-        from genpt.finetune.train import FinetuneConfig, finetune
+        from genpt.finetune.config import FinetuneConfig
+        from genpt.finetune.train import finetune
 
         run_dir = run.output_dir / f"sst2-{init}"
         pretrained = run.results["pretrain"]["path"]
@@ -154,36 +154,15 @@ STEPS: tuple[Step, ...] = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the pipeline on the small embedded data set",
-        description="Run the genpt pipeline end to end on the embedded books and GLUE slice (CPU friendly).",
-        epilog="example:\n  genpt demo --output_dir demo_output",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--output_dir",
-        type=Path,
-        default=Path("demo_output"),
-        metavar="DIR",
-        help="where to write (default: demo_output)",
-    )
-    parser.add_argument(
-        "--vocab_size", type=int, default=4096, metavar="N", help="tokenizer vocabulary size (default: 4096)"
-    )
-    parser.add_argument(
-        "--pretrain_steps", type=int, default=training_defaults("tiny").max_steps, metavar="N",
-        help="pretraining steps of the tiny model (default: %(default)s)",
-    )
-    parser.add_argument("--finetune_epochs", type=int, default=3, metavar="N", help="fine-tuning epochs (default: 3)")
-    parser.add_argument("--max_train_samples", type=int, metavar="N",
-                        help="fine-tune on the first N of the 5,000 embedded SST-2 sentences (default: all)")
+    parser = new_command(subparsers, "demo", help="run the pipeline on the small embedded data set",
+                         description="Run the genpt pipeline end to end on the embedded books and GLUE slice (CPU friendly).",
+                         epilog="example:\n  genpt demo --output_dir demo_output")
+    add_options(parser, DemoRun, exclude=("results",))
     parser.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    run = DemoRun(output_dir=args.output_dir, vocab_size=args.vocab_size, pretrain_steps=args.pretrain_steps,
-                  finetune_epochs=args.finetune_epochs, max_train_samples=args.max_train_samples)
+    run = config_from_cli(DemoRun, args)
     summary: list[tuple[str, float, str]] = []
     for number, step in enumerate(STEPS, start=1):
         print(f"\n[{number}/{len(STEPS)}] {step.name}")

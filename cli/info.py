@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genpt.config import PRESETS, GPTConfig
+from genpt.options import new_command
 
 EPILOG = """examples:
   genpt info --preset gpt1
@@ -14,17 +15,12 @@ EPILOG = """examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "info",
-        help="print a model preset's config and parameter count",
-        description="Print a GPT config (a named preset or a YAML file) and its parameter counts.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_command(subparsers, "info", help="print a model preset's config and parameter count", epilog=EPILOG,
+                         description="Print a GPT config (a named preset or a YAML file) and its parameter counts.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--preset", choices=sorted(PRESETS), help="a named preset")
-    source.add_argument("--config", metavar="FILE", help="a YAML config file (a run's config.yaml works too)")
-    parser.add_argument("--vocab_size", type=int, help="count at this vocabulary size instead")
+    source.add_argument("--config", metavar="FILE.yaml", help="a YAML model config (a run's config.yaml works too)")
+    parser.add_argument("--vocab_size", type=int, metavar="N", help="count at this vocabulary size instead")
     parser.set_defaults(func=run)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+
+from genpt.options import add_options, config_from_cli, new_command
 
 EPILOG = """examples:
   genpt export --run runs/mini --output_dir hub/genpt-mini            # causal LM
@@ -15,30 +18,29 @@ with AutoModelForCausalLM / AutoModelForSequenceClassification and AutoTokenizer
 trust_remote_code, nothing of genpt needed."""
 
 
+@dataclass(kw_only=True)
+class ExportOptions:
+    run: str  # a `genpt pretrain` or `genpt finetune` run folder
+    output_dir: str  # the hub folder to write: absent, empty, or an earlier export (outside --run)
+    overwrite_output_dir: bool = False  # replace an earlier genpt export in --output_dir
+    allow_unfinished: bool = False  # export a run that did not finish (its model card says so)
+    push_to_hub: str | None = None  # also upload to this hub repository (needs a token and a network)
+    private: bool = False  # create the hub repository as private
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a run in Hugging Face hub format",
-        description="Export a pretraining run (causal LM) or a fine-tuned run (sequence classifier) "
-                    "as a folder that plain `transformers` loads.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--run", required=True, metavar="DIR", help="a `genpt pretrain` or `genpt finetune` run folder")
-    parser.add_argument("--output_dir", required=True, metavar="DIR",
-                        help="the hub folder to write: absent, empty, or an earlier export (outside --run)")
-    parser.add_argument("--overwrite_output_dir", action="store_true", help="replace an earlier genpt export in --output_dir")
-    parser.add_argument("--allow_unfinished", action="store_true",
-                        help="export a run that did not finish (its model card says so)")
-    parser.add_argument("--push_to_hub", metavar="REPO_ID", help="also upload to this hub repository (needs a token and a network)")
-    parser.add_argument("--private", action="store_true", help="create the hub repository as private")
+    parser = new_command(subparsers, "export", help="export a run in Hugging Face hub format", epilog=EPILOG,
+                         description="Export a pretraining run (causal LM) or a fine-tuned run (sequence classifier) "
+                                     "as a folder that plain `transformers` loads.")
+    add_options(parser, ExportOptions, required=("run", "output_dir"))
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from genpt.export.folder import export_run
 
-    summary = export_run(args.run, args.output_dir, overwrite=args.overwrite_output_dir, allow_unfinished=args.allow_unfinished,
-                         push_to_hub=args.push_to_hub, private=args.private)
-    print(f"exported {args.run} as {summary['class']} to {summary['output_dir']}"
+    options = config_from_cli(ExportOptions, args)
+    summary = export_run(options.run, options.output_dir, overwrite=options.overwrite_output_dir,
+                         allow_unfinished=options.allow_unfinished, push_to_hub=options.push_to_hub, private=options.private)
+    print(f"exported {options.run} as {summary['class']} to {summary['output_dir']}"
           + (f"; uploaded to {summary['url']}" if summary.get("url") else ""))

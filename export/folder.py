@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from genpt.export.hub import upload
-from genpt.export.model_card import model_card
 from tokenizers import processors
 
 from genpt import __version__, special_tokens
@@ -33,6 +31,8 @@ from genpt.config import read_yaml_mapping
 from genpt.convert import to_hf_config, to_hf_model, to_hf_state_dict
 from genpt.data.tasks import Task
 from genpt.errors import GenptError
+from genpt.export.hub import upload
+from genpt.export.model_card import model_card
 from genpt.pretrained import load_pretrained
 from genpt.task_run import TaskRun, load_task_run
 

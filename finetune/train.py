@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -29,9 +29,10 @@ from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.data import tasks as task_registry
 from genpt.data.collate import Collator, TaskDataset, train_loader
-from genpt.data.tasks import Example, Task, TaskType
+from genpt.data.tasks import Example, Task
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
+from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
 from genpt.metrics import compute_metrics
 from genpt.models.architectures import baseline_config, build_task_model, context_length
 from genpt.models.heads import TaskModel
@@ -53,48 +54,6 @@ from genpt.training import (
     save_training_checkpoint,
     stop_on_interrupt,
 )
-
-
-@dataclass
-class FinetuneConfig:
-    task: str  # a name in genpt.data.tasks.TASKS, or "custom"
-    init: str  # a genpt pretraining run, a Hugging Face openai-gpt/gpt2 folder, or "scratch"
-    arch: Literal["gpt", "transformer", "lstm"] = "gpt"  # the baselines train from scratch only
-    tokenizer: str | None = None  # required with --init scratch
-    preset: str | None = None  # required with --init scratch
-    # where the data is: a glue_data-style folder, or files; neither means the hub
-    data_dir: str | None = None
-    train_file: str | None = None
-    validation_file: str | None = None
-    test_file: str | None = None
-    # custom tasks: how to read the files
-    task_type: TaskType | None = None
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    choice_columns: list[str] | None = None
-    # training: the paper's defaults (section 4.1)
-    learning_rate: float = 6.25e-5
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    num_train_epochs: int = 3
-    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
-    warmup_ratio: float = 0.002
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    aux_lm_weight: float | None = None  # lambda: 0.5 by default (the paper's), 0 for the Transformer baseline; 0 disables
-    classifier_dropout: float = 0.1
-    max_seq_length: int | None = None  # default: the model's context
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    group_by_length: bool = True
-    seed: int = 42
-    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 where supported
-    logging_steps: int = 20
-    save_steps: int | None = None  # also checkpoint every N steps (always at each epoch's end)
-    save_total_limit: int = 1  # newest checkpoints kept
-    predict: list[str] = dataclasses.field(default_factory=list)  # ["test"]: GLUE submission files
-
 
 DEFAULT_MAX_SEQ_LENGTH = 256  # for models without a context limit (the LSTM)
 
@@ -404,13 +363,6 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
         write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(pretrained.tokenizer_dir, p, dirs_exist_ok=True))
     else:  # a tokenizer that came from a Hugging Face folder, special tokens added here
         write_folder_atomically(output_dir / "tokenizer", lambda p: pretrained.tokenizer.save_pretrained(str(p)))
-
-
-TRAJECTORY_KEYS = (  # options a resumed run must share with the run it continues
-    "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
-    "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "group_by_length",
-    "seed", "mixed_precision",
-)
 
 
 def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:

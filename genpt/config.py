@@ -46,14 +46,47 @@ class NamedConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config"):
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise GenptError(f"{source}: unknown {cls.kind} config keys {unknown}; expected some of {sorted(known)}")
-        try:
-            return cls(**values)
-        except (TypeError, GenptError) as error:
-            raise GenptError(f"{source}: {error}") from None
+        """From a mapping (a YAML file's, say): every key known, every value of its field's type."""
+        from genpt.options import from_mapping
+
+        return from_mapping(cls, values, source)
+
+
+MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
+
+
+@dataclass(kw_only=True)
+class TrainingArguments:
+    """What every training command shares: pretraining, fine-tuning and seq2seq. Each stage
+    keeps these names and meanings, and may change a default."""
+
+    learning_rate: float = 6.25e-5  # peak learning rate, reached after the warm-up
+    batch_size: int = 32  # examples per process per optimizer step
+    max_steps: int | None = None  # stop after this many optimizer steps
+    weight_decay: float = 0.01  # decoupled (AdamW), on weight matrices only, not biases or LayerNorm gains
+    max_grad_norm: float = 1.0  # gradients are clipped to this global norm
+    seed: int = 42  # decides the initialisation, the order of the batches and dropout
+    mixed_precision: MixedPrecision = "auto"  # auto: bf16 where the hardware computes it natively; no: fp32
+    logging_steps: int = 20  # log the training loss every N steps
+    save_steps: int | None = None  # also checkpoint every N steps
+    save_total_limit: int = 1  # how many of the newest checkpoints are kept
+
+
+def check_training_arguments(args: TrainingArguments) -> None:
+    """The shared fields' ranges, one line naming the option."""
+    if not args.learning_rate > 0:  # also false for NaN
+        raise GenptError(f"--learning_rate must be positive, got {args.learning_rate}")
+    for name in ("batch_size", "logging_steps", "save_total_limit"):
+        if getattr(args, name) < 1:
+            raise GenptError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_steps", "save_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise GenptError(f"--{name} must be at least 1, got {value}")
+    if not args.weight_decay >= 0:
+        raise GenptError(f"--weight_decay must be >= 0, got {args.weight_decay}")
+    if not args.max_grad_norm > 0:
+        raise GenptError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")
 
 
 @dataclass

@@ -20,27 +20,27 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import yaml
+from tqdm.auto import tqdm
+
+from genpt import checkpoint as ckpt
+from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.config import GPTConfig
+from genpt.errors import GenptError
+from genpt.models.gpt import GPT, training_flops_per_token
+from genpt.perf import matmul_peak_flops
+from genpt.plots import plot_loss_curves
+from genpt.pretrain.config import TRAINING_PRESETS, TRAJECTORY_KEYS, DataConfig, RunConfig, TrainingConfig
 from genpt.pretrain.data import (
     PreparedCorpus,
     prepare_corpus,
     train_batch,
     validation_batches,
 )
-from tqdm.auto import tqdm
-
-from genpt import checkpoint as ckpt
-from genpt.atomic import write_file_atomically, write_folder_atomically
-from genpt.config import GPTConfig, read_yaml_mapping
-from genpt.errors import GenptError
-from genpt.models.gpt import GPT, training_flops_per_token
-from genpt.perf import matmul_peak_flops
-from genpt.plots import plot_loss_curves
 from genpt.tokenization import load_tokenizer, tokenizer_sha256
 from genpt.training import (
     adamw,
@@ -50,99 +50,6 @@ from genpt.training import (
     save_training_checkpoint,
     stop_on_interrupt,
 )
-
-MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
-
-
-@dataclass
-class TrainingConfig:
-    max_steps: int = 1000
-    batch_size: int = 16  # sequences per process per micro-step
-    gradient_accumulation_steps: int = 1
-    seq_len: int | None = None  # window length; None means the model's context
-    learning_rate: float = 2.5e-4
-    warmup_steps: int = 2000
-    min_lr_ratio: float = 0.0  # the paper anneals to 0
-    weight_decay: float = 0.01  # decoupled, on weights of rank >= 2 only
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    mixed_precision: MixedPrecision = "auto"  # bf16 where the hardware supports it
-    torch_compile: bool = False
-    logging_steps: int = 10
-    eval_steps: int = 200
-    eval_tokens: int = 1 << 18  # validation tokens per evaluation (same windows every time)
-    save_steps: int = 500
-    save_total_limit: int = 2  # newest checkpoints kept (the best model is kept apart)
-    max_time_minutes: float | None = None  # stop cleanly, with a checkpoint, after this
-    init: str | None = None  # start from these weights (a genpt run, a Hugging Face openai-gpt/gpt2 folder or hub id)
-
-
-@dataclass
-class DataConfig:
-    inputs: list[str] = field(default_factory=list)
-    tokenizer: str = ""
-    validation_inputs: list[str] | None = None
-    validation_fraction: float = 0.01
-    strip_gutenberg: bool = False
-    text_column: str = "text"
-    dataset_config: str | None = None
-    split: str = "train"
-    cache_dir: str | None = None  # default: <output_dir>/data
-    tokenizer_sha256: str | None = None  # filled in by genpt: the tokenizer's vocabulary and merges, hashed
-
-
-# Training defaults per model preset. gpt1 is the paper's (section 4.1): 64 x 512-token
-# windows, max lr 2.5e-4 after 2,000 warm-up steps, then cosine to 0.
-TRAINING_PRESETS: dict[str, dict[str, Any]] = {
-    "gpt1": dict(batch_size=64, learning_rate=2.5e-4, warmup_steps=2000, max_steps=100_000, save_steps=2000, eval_steps=1000),
-    "mini": dict(batch_size=8, learning_rate=1e-3, warmup_steps=200, max_steps=5000, save_steps=250, eval_steps=100),
-    "tiny": dict(batch_size=16, learning_rate=1e-3, warmup_steps=100, max_steps=1000, save_steps=200, eval_steps=100, eval_tokens=1 << 16),
-}
-
-TRAJECTORY_KEYS = (  # training settings a resumed run must share with the run it continues
-    "batch_size", "gradient_accumulation_steps", "seq_len", "learning_rate", "warmup_steps", "min_lr_ratio",
-    "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "mixed_precision", "max_steps",
-)
-
-
-# ---- the run's resolved configuration ---------------------------------------------------
-
-
-@dataclass
-class RunConfig:
-    model: GPTConfig
-    training: TrainingConfig
-    data: DataConfig
-
-    def to_yaml(self) -> str:
-        values = {"model": self.model.to_dict(), "training": dataclasses.asdict(self.training), "data": dataclasses.asdict(self.data)}
-        return yaml.safe_dump(values, sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> RunConfig:
-        values = read_yaml_mapping(path)
-        if "model" not in values:
-            raise GenptError(f"{path}: expected a run config with a `model:` section (and optional `training:`, `data:`)")
-        model = GPTConfig.from_dict(values["model"], source=f"{path} (model)")
-        training = _dataclass_from(TrainingConfig, values.get("training") or {}, f"{path} (training)")
-        data = _dataclass_from(DataConfig, values.get("data") or {}, f"{path} (data)")
-        return cls(model, training, data)
-
-
-def _dataclass_from(cls: type, values: dict[str, Any], source: str) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise GenptError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
-    return cls(**values)
-
-
-def training_defaults(preset: str | None) -> TrainingConfig:
-    return TrainingConfig(**TRAINING_PRESETS.get(preset or "", {}))
-
 
 # ---- the loop ---------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 
+from genpt.cli import main
 from genpt.models.architectures import baseline_config, build_task_model
 from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
 
 
 @pytest.fixture(scope="module")

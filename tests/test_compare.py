@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import yaml
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 
+from genpt.cli import main
 from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,9 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     assert main(["compare", "--runs", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert main(["compare", "--tasks", "sst2", "--output_dir", str(tmp_path / "o")]) == 2
-    assert "--tasks needs --budget" in capsys.readouterr().err
+    assert "--init is required" in capsys.readouterr().err
+    assert main(["compare", "--tasks", "sst2", "--init", str(pretrained_run), "--output_dir", str(tmp_path / "o")]) == 2
+    assert "--budget is required" in capsys.readouterr().err
     assert main(["compare", "--tasks", "squad", "--budget", "8", "--init", str(pretrained_run),
                  "--output_dir", str(tmp_path / "o")]) == 2
     assert "--tasks squad" in capsys.readouterr().err

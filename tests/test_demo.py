@@ -3,9 +3,10 @@
 import json
 import math
 
-from genpt.cli import main
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
+
+from genpt.cli import main
 
 
 def test_demo_runs_end_to_end_on_a_small_budget(tmp_path, capsys):

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 
 from genpt.checkpoint import save_state_dict
+from genpt.cli import main
 from genpt.config import GPTConfig
 from genpt.data.tasks import Example
 from genpt.models.gpt import GPT
 from genpt.models.heads import GPTForTask
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.task_run import load_task_run
+from genpt.tokenizer.train import train_tokenizer
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 TINY = dict(name="test", n_positions=64, n_layer=2, n_head=2, n_embd=32, n_inner=128)

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 from interrupt import interrupt_after_step
 from safetensors.torch import load_file
 
 from genpt.checkpoint import list_checkpoints, read_state, save_state_dict
+from genpt.cli import main
 from genpt.config import GPTConfig
 from genpt.data.tasks import Example, get_task, read_split
 from genpt.data.transformations import (
@@ -29,6 +28,7 @@ from genpt.models.heads import GPTForTask
 from genpt.pretrained import load_pretrained
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.train import train_tokenizer
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data/glue not present")

@@ -62,7 +62,7 @@ def test_presets_overrides_and_round_trip():
 
 
 def test_bad_configs_raise_genpt_errors():
-    with pytest.raises(GenptError, match=r"task.yaml: unknown LSTM config keys \['n_head'\]"):
+    with pytest.raises(GenptError, match=r"task.yaml: unknown key 'n_head'"):
         LSTMConfig.from_dict({"n_head": 4}, source="task.yaml")
     with pytest.raises(GenptError, match="unknown LSTM preset"):
         LSTMConfig.from_name("huge")

@@ -248,7 +248,7 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
     config.to_yaml(tmp_path / "config.yaml")
     assert GPTConfig.from_yaml(tmp_path / "config.yaml") == config
     (tmp_path / "bad.yaml").write_text("n_layer: 2\nn_layers: 3\n")
-    with pytest.raises(GenptError, match=r"bad.yaml: unknown GPT config keys \['n_layers'\]"):
+    with pytest.raises(GenptError, match=r"bad.yaml: unknown key 'n_layers'"):
         GPTConfig.from_yaml(tmp_path / "bad.yaml")
     with pytest.raises(GenptError, match="unknown preset 'huge'"):
         GPTConfig.from_name("huge")

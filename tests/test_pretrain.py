@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from genpt.cli import main
-from genpt.pretrain.train import TrainingConfig, lr_multiplier
-from genpt.tokenizer.train import train_tokenizer
 from safetensors.torch import load_file
 
+from genpt.cli import main
+from genpt.pretrain.config import TrainingConfig
+from genpt.pretrain.train import lr_multiplier
 from genpt.resources import default_corpus_dir
+from genpt.tokenizer.train import train_tokenizer
 
 # Small enough that a run takes seconds: the tiny preset on 64-token windows.
 FAST = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_precision", "no",

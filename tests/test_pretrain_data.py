@@ -7,10 +7,14 @@ import random
 import shutil
 from pathlib import Path
 
-import genpt.pretrain.data as data
 import numpy as np
 import pytest
 import torch
+from tokenizers import Tokenizer
+
+import genpt.data.corpus
+import genpt.pretrain.data as data
+from genpt.errors import GenptError
 from genpt.pretrain.data import (
     ENDOFTEXT_ID,
     prepare_corpus,
@@ -19,12 +23,8 @@ from genpt.pretrain.data import (
     train_batch,
     validation_batches,
 )
-from genpt.tokenizer.train import train_tokenizer
-from tokenizers import Tokenizer
-
-import genpt.data.corpus
-from genpt.errors import GenptError
 from genpt.resources import default_corpus_dir
+from genpt.tokenizer.train import train_tokenizer
 
 # About 1 MB of the embedded books: enough for 1,000 tokens in well under a second.
 TRAINING_BOOKS = [

@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from genpt.baselines.seq2seq import Encoded, GPTCollator, Seq2SeqConfig, read_parallel
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 from interrupt import interrupt_after_step
 from safetensors.torch import load_file
 
+from genpt.baselines.seq2seq import Encoded, GPTCollator, Seq2SeqConfig, read_parallel
+from genpt.cli import main
 from genpt.config import GPTConfig
 from genpt.data.transformations import SpecialIds
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
 from genpt.models.decoding import GPTPromptDecoder
 from genpt.models.gpt import GPT, IGNORE_INDEX
+from genpt.tokenizer.train import train_tokenizer
 
 MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
 pytestmark = pytest.mark.skipif(not MULTI30K.is_dir(), reason="../shared/data/multi30k not present")

@@ -5,15 +5,15 @@ import json
 from pathlib import Path
 
 import pytest
-from genpt.cli import main
-from genpt.tokenizer.train import STATS_FILE, tokenizer_stats, train_tokenizer
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from genpt.cli import main
 from genpt.errors import GenptError
 from genpt.resources import default_corpus_dir
 from genpt.special_tokens import ALL, DELIM, EXTRACT, START
 from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.train import STATS_FILE, tokenizer_stats, train_tokenizer
 
 SHARED_BOOKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "gutenberg" / "books"
 # About 1 MB of the embedded books: enough for 1,000 tokens in well under a second.

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from genpt.cli import main
-from genpt.tokenizer.train import train_tokenizer
 
+from genpt.cli import main
 from genpt.metrics import pearson
 from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason="../shared/data/glue not present")

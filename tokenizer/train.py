@@ -36,6 +36,7 @@ from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
 from genpt.special_tokens import DELIM, ENDOFTEXT, EXTRACT, PAD, START
 from genpt.tokenization import load_tokenizer
+from genpt.tokenizer.config import DEFAULT_STATS_BYTES
 
 BYTE_SYMBOLS = 256
 MIN_VOCAB_SIZE = BYTE_SYMBOLS + len(SPECIAL_TOKENS)
@@ -214,9 +215,6 @@ def _check_replaceable(output_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-DEFAULT_STATS_BYTES = 8 << 20
 
 
 def tokenizer_stats(

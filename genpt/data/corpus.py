@@ -22,7 +22,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -55,6 +55,25 @@ _GUTENBERG_FOOTER_START = re.compile(
 GUTENBERG_HEADER_SEARCH_CHARS = PIECE_BYTES
 
 Format = Literal["text", "jsonl", "parquet", "dataset"]
+
+
+@dataclass(kw_only=True)
+class CorpusOptions:
+    """Where unlabeled text comes from: the same options for the tokenizer and pretraining."""
+
+    inputs: list[str] = field(default_factory=list)  # files, folders (searched recursively) or a Hugging Face dataset name
+    strip_gutenberg: bool = False  # remove Project Gutenberg headers and footers
+    text_column: str = "text"  # the JSON Lines / Parquet / dataset column that holds the text
+    dataset_config: str | None = None  # configuration of a Hugging Face dataset
+    split: str = "train"  # split of a Hugging Face dataset
+
+    def read_options(self) -> dict[str, Any]:
+        """The keyword arguments of `iter_documents` / `resolve_inputs` (all but the inputs)."""
+        return {"strip_gutenberg": self.strip_gutenberg, "text_column": self.text_column,
+                "dataset_config": self.dataset_config, "split": self.split}
+
+
+CORPUS_FLAGS = {"inputs": "input"}  # the field `inputs` is the option --input
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""The options of `genpt seq2seq` and `genpt compare`. Light to import: no torch here."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from genpt.config import TrainingArguments
+
+Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
+
+
+@dataclass(kw_only=True)
+class Seq2SeqConfig(TrainingArguments):
+    arch: Seq2SeqArch  # transformer (encoder-decoder), lstm (with attention) or gpt (decoder-only)
+    data_dir: str  # the folder of DIR/{prefix}.{lang}[.gz] parallel files
+    source_lang: str = "en"
+    target_lang: str = "de"
+    tokenizer: str | None = None  # one tokenizer folder for both languages (needed unless --init is a GPT run)
+    init: str = "scratch"  # scratch, or for --arch gpt a genpt pretraining run / Hugging Face folder
+    preset: str | None = None  # model preset (default: small for transformer and lstm, mini for gpt)
+    train_prefix: str = "train"  # files DIR/PREFIX.LANG[.gz] of the training pairs
+    validation_prefix: str = "val"  # files of the validation pairs
+    test_prefix: str = "test_2016_flickr"  # files of the test pairs
+    learning_rate: float | None = None  # peak learning rate (default: 1e-3 for transformer and lstm, 5e-4 for gpt)
+    batch_size: int = 64  # sentence pairs per step
+    logging_steps: int = 50
+    warmup_steps: int = 1000  # linear warm-up to the peak learning rate
+    num_train_epochs: int = 10  # passes over the training pairs
+    max_steps: int | None = None  # stop after this many optimizer steps (overrides --num_train_epochs)
+    weight_decay: float = 0.01  # gpt only (the paper's AdamW)
+    max_source_length: int = 100  # tokens; longer sources are cut
+    max_target_length: int = 100  # tokens; longer targets are cut
+    num_beams: int = 4  # beam size for the test translations (1: greedy)
+    length_penalty: float = 0.6  # beam scores are divided by length ** this
+    eval_steps: int = 500  # validation loss every N steps
+    max_train_samples: int | None = None  # train on the first N pairs only
+    max_eval_samples: int | None = None  # validation loss and BLEU on the first N pairs only
+    max_test_samples: int | None = None  # translate the first N test pairs only (quick checks; report BLEU on all)
+    save_steps: int | None = None  # checkpoint every N steps (always on Ctrl-C)
+
+
+@dataclass(frozen=True)
+class System:
+    """A row of the comparison: an architecture, pretrained or not, with or without the aux LM."""
+
+    name: str
+    label: str  # the row's name in the table
+    arch: str
+    pretrained: bool
+    aux_lm_weight: float
+
+
+SYSTEMS: dict[str, System] = {s.name: s for s in (
+    System("gpt", "GPT, pretrained, aux LM", "gpt", True, 0.5),
+    System("gpt-no-aux", "GPT, pretrained, no aux LM", "gpt", True, 0.0),
+    System("gpt-scratch", "GPT, no pretraining", "gpt", False, 0.5),
+    System("transformer", "Transformer enc-dec, no pretraining", "transformer", False, 0.0),
+    System("lstm", "LSTM w/ attention, aux LM, no pretraining", "lstm", False, 0.5),
+)}
+
+
+@dataclass(kw_only=True)
+class CompareConfig:
+    init: str  # the genpt pretraining run the pretrained rows start from (its tokenizer is used by every row)
+    tasks: list[str]  # the tasks to run every system on (comma-separated, or several values)
+    budget: int  # training examples per task, the same for every system
+    glue_dir: str | None = None  # glue_data folder for the GLUE tasks
+    story_cloze_dir: str | None = None  # the folder of the Story Cloze val CSV
+    systems: list[str] = dataclasses.field(default_factory=lambda: list(SYSTEMS))  # rows to run
+    gpt_preset: str | None = None  # gpt-scratch's preset (default: the pretraining run's)
+    baseline_preset: str = "small"  # the Transformer's and the LSTM's preset
+    num_train_epochs: int = 3
+    max_seq_length: int = 128
+    baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch (the pretrained rows use the paper's 6.25e-5)
+    seed: int = 42

@@ -1,0 +1,161 @@
+"""The layout and the option layer (issue 16): the core imports no stage, every command keeps
+its options, configs are typed, and a run folder's config.yaml reproduces its run."""
+
+import argparse
+import ast
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from genpt.cli import build_parser, main
+from genpt.config import GPTConfig
+from genpt.errors import GenptError
+from genpt.options import add_options, attach_negative_numbers, config_from_cli, field_comments
+from genpt.resources import default_glue_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("tokenizer", "pretrain", "finetune", "eval", "baselines", "export", "cli")
+TRAINING_COMMANDS = ("tokenizer train", "pretrain", "finetune", "seq2seq", "compare")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_the_core_imports_no_stage():
+    offenders = []
+    for path in sorted((ROOT / "genpt").rglob("*.py")):
+        if path.name == "__main__.py":  # `python -m genpt` is the program's entry point, not library code
+            continue
+        for name in imported_modules(path):
+            if any(name == f"genpt.{stage}" or name.startswith(f"genpt.{stage}.") for stage in STAGES):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_stages_import_the_core_never_each_other():
+    offenders = []
+    for stage in STAGES[:-1]:  # the command line (cli/) brings the stages together
+        for path in sorted((ROOT / stage).rglob("*.py")):
+            for name in imported_modules(path):
+                others = [s for s in STAGES if s != stage and (name == f"genpt.{s}" or name.startswith(f"genpt.{s}."))]
+                if others:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def command_options() -> dict[str, list[str]]:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = {}
+    for name, command in commands.choices.items():
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        for sub_name, sub in (nested[0].choices.items() if nested else [(None, command)]):
+            found[f"{name} {sub_name}" if sub_name else name] = sorted(o for a in sub._actions for o in a.option_strings)
+    return found
+
+
+def test_every_command_keeps_its_options_and_training_commands_take_a_config():
+    before = json.loads((ROOT / "tests" / "data" / "cli_options_before_layout.json").read_text())
+    now = command_options()
+    assert set(now) == set(before)
+    for command, options in before.items():
+        assert set(options) <= set(now[command]), command
+        added = set(now[command]) - set(options)
+        # only --config, and the --no-x halves of boolean options, are new
+        assert all(o == "--config" or o.startswith("--no-") for o in added), (command, added)
+    for command in TRAINING_COMMANDS:
+        assert "--config" in now[command], command
+
+
+def test_help_answers_without_importing_torch():
+    code = "import sys; from genpt.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "genpt", "--version"], capture_output=True, check=True)
+    assert time.perf_counter() - started < 5  # a generous bound; the benchmark is the README's
+
+
+@dataclass(kw_only=True)
+class Example:
+    rate: float = 1e-3  # the learning rate
+    # how many layers,
+    # in the comment above
+    layers: int = 2
+    name: str | None = None
+    fast: bool = True  # go fast
+    tags: list[str] | None = None
+
+
+def test_help_text_comes_from_the_field_comments():
+    assert field_comments(Example) == {"rate": "the learning rate", "layers": "how many layers, in the comment above",
+                                       "fast": "go fast"}
+    parser = argparse.ArgumentParser()
+    add_options(parser, Example)
+    text = parser.format_help()
+    assert "the learning rate (default: 0.001)" in text and "--fast, --no-fast" in text
+    assert vars(parser.parse_args(["--no-fast", "--tags", "a", "b"])) == {"fast": False, "tags": ["a", "b"]}
+
+
+def test_yaml_values_are_typed_and_flags_override_them(tmp_path):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    add_options(parser, Example)
+    config = tmp_path / "c.yaml"
+    config.write_text("rate: 1e-3\nlayers: 4\nname: x\n")  # YAML 1.1 reads 1e-3 as a string
+    got = config_from_cli(Example, parser.parse_args(["--config", str(config), "--layers", "6"]))
+    assert got == Example(rate=0.001, layers=6, name="x")
+    for text, message in (("layers: 2.5", "layers: expected an integer, got 2.5"),
+                          ("layers: abc", "layers: expected an integer, got 'abc'"),
+                          ("rate: abc", "rate: expected a number, got 'abc'"),
+                          ("fast: 3", "fast: expected true or false, got 3"),
+                          ("depth: 3", "unknown key 'depth'")):
+        config.write_text(text + "\n")
+        with pytest.raises(GenptError, match=f"{config}: {message}"):
+            config_from_cli(Example, parser.parse_args(["--config", str(config)]))
+
+
+def test_model_config_values_are_checked_by_type():
+    with pytest.raises(GenptError, match=r"m.yaml: n_layer: expected an integer, got 'abc'"):
+        GPTConfig.from_dict({"n_layer": "abc"}, source="m.yaml")
+    assert GPTConfig.from_dict({"initializer_range": "2e-2"}).initializer_range == 0.02
+
+
+def test_negative_numbers_reach_the_range_checks(capsys):
+    assert attach_negative_numbers(["--learning_rate", "-1e-3", "--x", "-5", "--y", "-z"]) == [
+        "--learning_rate=-1e-3", "--x=-5", "--y", "-z"]
+    assert main(["finetune", "--task", "sst2", "--init", "scratch", "--output_dir", "/nonexistent/x",
+                 "--learning_rate", "-1e-3"]) == 2
+    assert "--learning_rate must be positive, got -0.001" in capsys.readouterr().err
+
+
+def test_finetune_run_is_reproduced_from_its_config_yaml(tmp_path, tmp_path_factory):
+    from genpt.resources import default_corpus_dir
+    from genpt.tokenizer.train import train_tokenizer
+
+    tokenizer = tmp_path_factory.mktemp("tok") / "tok"
+    train_tokenizer([default_corpus_dir()], output_dir=tokenizer, vocab_size=600, show_progress=False)
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
+                 str(tokenizer), "--preset", "tiny", "--max_train_samples", "64", "--max_eval_samples", "32",
+                 "--num_train_epochs", "1", "--mixed_precision", "no", "--output_dir", str(first)]) == 0
+    assert main(["finetune", "--config", str(first / "config.yaml"), "--output_dir", str(again)]) == 0
+    a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert yaml.safe_load((again / "config.yaml").read_text())["finetune"] == \
+        yaml.safe_load((first / "config.yaml").read_text())["finetune"]
