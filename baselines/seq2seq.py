@@ -32,13 +32,26 @@ from typing import Any
 
 import torch
 import yaml
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.baselines.config import Seq2SeqConfig
 from genpt.data.transformations import SpecialIds
+from genpt.engine import (
+    Engine,
+    MetricsLog,
+    Schedule,
+    StepLoss,
+    TrainState,
+    Window,
+    check_resumable,
+    check_run_folder,
+    epoch_batches,
+    epoch_loader,
+    restore,
+    to_device,
+)
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
 from genpt.models.architectures import baseline_config
@@ -48,11 +61,8 @@ from genpt.plots import plot_loss_curves
 from genpt.pretrained import load_pretrained
 from genpt.tokenization import load_tokenizer
 from genpt.training import (
-    MetricsLog,
     adamw,
-    agreed,
     new_accelerator,
-    save_training_checkpoint,
     stop_on_interrupt,
 )
 
@@ -114,13 +124,14 @@ def encode_pairs(pairs: list[Pair], tokenizer, config: Seq2SeqConfig) -> list[En
     return [Encoded(s[: config.max_source_length], t[: config.max_target_length]) for s, t in zip(sources, targets)]
 
 
-def _pad(rows: list[list[int]], value: int, left: bool = False) -> torch.Tensor:
+def _pad(rows: list[list[int]], value: int, left: bool = False, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, longest) ids, padded on the right (or left); batches are built on the host unless told."""
     width = max(map(len, rows))
-    return torch.tensor([[value] * (width - len(r)) + r if left else r + [value] * (width - len(r)) for r in rows])
+    return torch.tensor([[value] * (width - len(r)) + r if left else r + [value] * (width - len(r)) for r in rows], device=device)
 
 
-def _mask(rows: list[list[int]], left: bool = False) -> torch.Tensor:
-    return _pad([[1] * len(r) for r in rows], 0, left)
+def _mask(rows: list[list[int]], left: bool = False, device: torch.device | str = "cpu") -> torch.Tensor:
+    return _pad([[1] * len(r) for r in rows], 0, left, device)
 
 
 class EncoderDecoderCollator:
@@ -154,19 +165,6 @@ class GPTCollator:
         labels = [[IGNORE_INDEX] * prompt + ids[prompt:] for ids, prompt in sequences]
         rows = [ids for ids, _ in sequences]
         return {"input_ids": _pad(rows, self.ids.pad), "attention_mask": _mask(rows), "labels": _pad(labels, IGNORE_INDEX)}
-
-
-def train_loader(data: list[Encoded], collate, batch_size: int, seed: int, epoch: int) -> DataLoader:
-    """Shuffled, length-grouped batches whose order is a pure function of (seed, epoch)."""
-    from transformers.trainer_pt_utils import LengthGroupedSampler
-
-    lengths = [len(e.source) + len(e.target) for e in data]
-    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate,
-                      generator=torch.Generator().manual_seed(seed * 1000 + epoch + 1))
-
-
-# ---- models ---------------------------------------------------------------------------------------
 
 
 def build_model(config: Seq2SeqConfig) -> tuple[torch.nn.Module, Any, Path | None]:
@@ -230,17 +228,18 @@ def translate(model: torch.nn.Module, data: list[Encoded], ids: SpecialIds, conf
 def _generate(model: torch.nn.Module, items: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig) -> list[list[int]]:
     B, K = len(items), config.num_beams
     max_length = config.max_target_length + 1  # the target and its eos
+    device = next(model.parameters()).device
     if config.arch != "gpt":  # the encoder-decoders decode themselves
         sources = [item.source + [ids.extract] for item in items]
-        return model.generate(_pad(sources, ids.pad), _mask(sources), ids.start, ids.extract, max_length, num_beams=K,
-                              length_penalty=config.length_penalty).tolist()
+        return model.generate(_pad(sources, ids.pad, device=device), _mask(sources, device=device), ids.start, ids.extract,
+                              max_length, num_beams=K, length_penalty=config.length_penalty).tolist()
     context = model.config.n_positions
     prompts = [[ids.start, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
-    decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True), _mask(prompts, left=True))
+    decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True, device=device), _mask(prompts, left=True, device=device))
     if K == 1:
-        return greedy_decode(decoder, ids.delim, ids.extract, B, max_length).tolist()
-    decoder.reorder(torch.arange(B).repeat_interleave(K))  # beams of one prompt adjacent
-    return beam_search(decoder, ids.delim, ids.extract, B, max_length, K, config.length_penalty).tolist()
+        return greedy_decode(decoder, ids.delim, ids.extract, B, max_length, device=device).tolist()
+    decoder.reorder(torch.arange(B, device=device).repeat_interleave(K))  # beams of one prompt adjacent
+    return beam_search(decoder, ids.delim, ids.extract, B, max_length, K, config.length_penalty, device=device).tolist()
 
 
 def _until_eos(tokens: list[int], eos: int) -> list[int]:
@@ -251,15 +250,22 @@ def _until_eos(tokens: list[int], eos: int) -> list[int]:
 def validation_loss(model: torch.nn.Module, data: list[Encoded], collate, arch: str, batch_size: int) -> float:
     """Mean per-token cross-entropy over `data` (label smoothing included for the Transformer)."""
     model.eval()
-    total, tokens = 0.0, 0
+    device = next(model.parameters()).device
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    tokens = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(data), batch_size):
-        batch = collate(data[start : start + batch_size])
-        scored = batch["labels"][:, 1:] if arch == "gpt" else batch["labels"]  # GPT shifts its labels
-        count = int((scored != IGNORE_INDEX).sum())
-        total += loss_of(model, batch, arch).item() * count
+        batch = to_device(collate(data[start : start + batch_size]), device)
+        count = target_tokens(batch, arch).double()
+        total += loss_of(model, batch, arch).double() * count
         tokens += count
     model.train()
-    return total / max(tokens, 1)
+    return (total / tokens.clamp(min=1)).item()
+
+
+def target_tokens(batch: dict[str, torch.Tensor], arch: str) -> torch.Tensor:
+    """How many target tokens the batch's loss averages over (GPT shifts its labels)."""
+    scored = batch["labels"][:, 1:] if arch == "gpt" else batch["labels"]
+    return (scored != IGNORE_INDEX).sum()
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -272,9 +278,11 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
 
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    if resume_from is None:
-        ckpt.check_output_dir(output_dir, overwrite, holds="a trained model")
+    check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a trained model",
+                     finished_file="eval_results.json")
     _check_options(config)
+    if resume_from is not None:
+        check_resumable(resume_from, dataclasses.asdict(config), TRAJECTORY_KEYS)
     splits = {name: read_parallel(config.data_dir, prefix, config.source_lang, config.target_lang)
               for name, prefix in (("train", config.train_prefix), ("validation", config.validation_prefix),
                                    ("test", config.test_prefix))}
@@ -288,73 +296,24 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
 
     accelerator = new_accelerator(config.mixed_precision)
     set_seed(config.seed, device_specific=True)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train) / (config.batch_size * accelerator.num_processes))
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     optimizer, scheduler = optimizer_and_schedule(model, config, total_steps, accelerator.device)
-    state = {"step": 0, "epoch": 0, "batches_done": 0, "train_seconds": 0.0, "tokens_seen": 0}
-    if resume_from is not None:
-        state = _restore(resume_from, config, model, optimizer, scheduler, accelerator)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    state = restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else TrainState()
+    loader = epoch_loader(train, collate, config.batch_size, config.seed, [len(e.source) + len(e.target) for e in train])
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)  # once, for every epoch
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
-    log = MetricsLog(output_dir / "metrics.jsonl", accelerator.is_main_process, resumed=state["step"] > 0,
-                     kept=lambda record: record["step"] <= state["step"])  # all logged before the checkpoint
-
-    def save_checkpoint() -> None:
-        save_training_checkpoint(accelerator, model, optimizer, scheduler, output_dir / "checkpoints",
-                                 {**state, "config": dataclasses.asdict(config)}, config.save_total_limit)
-
-    bar = tqdm(total=total_steps, initial=state["step"], desc=f"training {config.arch} {config.source_lang}->{config.target_lang}",
-               unit="step", dynamic_ncols=True, disable=not (show_progress and accelerator.is_main_process))
-    window = {"loss": 0.0, "batches": 0, "tokens": 0, "seconds": 0.0}
-    stop_reason = "finished"
-    model.train()
+    schedule = Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
+                        logging_steps=config.logging_steps, eval_steps=config.eval_steps, save_steps=config.save_steps,
+                        save_total_limit=config.save_total_limit)
+    log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="seq2seq")
+    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(config))
+    stage = Seq2SeqStage(config, accelerator, loader, validation, collate, output_dir,
+                         name=f"genpt seq2seq {config.arch} {config.source_lang}->{config.target_lang}")
     with stop_on_interrupt("genpt seq2seq") as interrupted:
-        while state["step"] < total_steps and stop_reason == "finished":
-            loader = accelerator.prepare(train_loader(train, collate, config.batch_size, config.seed, state["epoch"]))
-            started = time.perf_counter()
-            for index, batch in enumerate(loader):
-                if index < state["batches_done"]:  # resumed mid-epoch: the same order, so skip what was done
-                    started = time.perf_counter()
-                    continue
-                loss = loss_of(model, batch, config.arch)
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                tokens = int((batch["labels"] != IGNORE_INDEX).sum()) * accelerator.num_processes
-                seconds = time.perf_counter() - started
-                state["step"] += 1
-                state["batches_done"] += 1
-                state["train_seconds"] += seconds
-                state["tokens_seen"] += tokens
-                window = {"loss": window["loss"] + loss.item(), "batches": window["batches"] + 1,
-                          "tokens": window["tokens"] + tokens, "seconds": window["seconds"] + seconds}
-                bar.update(1)
-                if state["step"] % config.logging_steps == 0 or state["step"] == total_steps:
-                    record = _training_record(window, state, scheduler.get_last_lr()[0], accelerator)
-                    log.write(record)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['target_tokens_per_s']:.0f}")
-                    window = {"loss": 0.0, "batches": 0, "tokens": 0, "seconds": 0.0}
-                if state["step"] % config.eval_steps == 0 or state["step"] == total_steps:
-                    log.write({"step": state["step"], "val_loss": validation_loss(
-                        accelerator.unwrap_model(model), validation, collate, config.arch, config.batch_size)})
-                    if accelerator.is_main_process:
-                        plot_loss_curves(log.records, output_dir / "training_curve.png", title=f"genpt seq2seq: {config.arch}")
-                if agreed(accelerator, [interrupted["flag"]])[0]:
-                    save_checkpoint()
-                    stop_reason = "interrupted"
-                    break
-                if config.save_steps and state["step"] % config.save_steps == 0:
-                    save_checkpoint()
-                if state["step"] == total_steps:
-                    break
-                started = time.perf_counter()
-            else:
-                state["epoch"], state["batches_done"] = state["epoch"] + 1, 0
-    bar.close()
-    summary = {"stop_reason": stop_reason, "steps": state["step"], "train_seconds": round(state["train_seconds"], 1),
+        stop_reason = engine.run(stage, interrupted, show_progress and accelerator.is_main_process)
+    summary = {"stop_reason": stop_reason, "steps": state.step, "train_seconds": round(state.train_seconds, 1),
                "output_dir": str(output_dir), "is_main_process": accelerator.is_main_process}
     if stop_reason == "finished" and accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -365,8 +324,40 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     return summary
 
 
+@dataclass
+class Seq2SeqStage:
+    """What translation adds to the engine: parallel batches, each architecture's loss, validation loss."""
+
+    config: Seq2SeqConfig
+    accelerator: Any
+    loader: Any  # prepared
+    validation: list[Encoded]
+    collate: Any
+    output_dir: Path
+    name: str = "genpt seq2seq"
+
+    def batches(self, epoch: int, skip: int):
+        return epoch_batches(self.accelerator, self.loader, epoch, skip)
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepLoss:
+        return StepLoss(loss_of(model, batch, self.config.arch), examples=batch["labels"].size(0),
+                        tokens=(batch["labels"] != IGNORE_INDEX).sum())
+
+    def record(self, window: Window, state: TrainState, lr: float) -> dict[str, Any]:
+        tokens = int(window.tokens) * self.accelerator.num_processes
+        return {"step": state.step, "epoch": window.epoch + 1, "loss": round(window.means["loss"], 5), "lr": lr,
+                "target_tokens_per_s": round(tokens / max(window.seconds, 1e-9), 1), "train_seconds": round(state.train_seconds, 3)}
+
+    def evaluate(self, engine: Engine) -> None:
+        model = self.accelerator.unwrap_model(engine.model)
+        engine.log.write({"step": engine.state.step, "val_loss": validation_loss(
+            model, self.validation, self.collate, self.config.arch, self.config.batch_size)})
+        if self.accelerator.is_main_process:
+            plot_loss_curves(engine.log.records, self.output_dir / "training_curve.png", title=f"genpt seq2seq: {self.config.arch}")
+
+
 def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[Pair], validation: list[Encoded], ids: SpecialIds,
-                   config: Seq2SeqConfig, tokenizer, output_dir: Path, state: dict[str, Any], records: list[dict],
+                   config: Seq2SeqConfig, tokenizer, output_dir: Path, state: TrainState, records: list[dict],
                    show_progress: bool) -> dict[str, Any]:
     """Weights, test and validation translations, eval_results.json (BLEU), the curve."""
     model = model.float()  # decoding and scoring in fp32, whatever the training precision
@@ -383,7 +374,7 @@ def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[
     last_val = [r["val_loss"] for r in records if "val_loss" in r]
     results = {"bleu": round(bleu, 2), "validation_bleu": round(validation_bleu, 2), "bleu_signature": signature,
                "validation_loss": last_val[-1] if last_val else None, "test_samples": len(test),
-               "num_beams": config.num_beams, "steps": state["step"], "train_seconds": round(state["train_seconds"], 1),
+               "num_beams": config.num_beams, "steps": state.step, "train_seconds": round(state.train_seconds, 1),
                "decode_seconds": round(decode_seconds, 1), "num_parameters": sum(p.numel() for p in model.parameters())}
     for name, lines in (("hypotheses_test.txt", hypotheses), ("hypotheses_validation.txt", validation_hypotheses)):
         write_file_atomically(output_dir / name, lambda p, lines=lines: p.write_text("".join(line + "\n" for line in lines)))
@@ -405,14 +396,10 @@ def _start_run_folder(output_dir: Path, model, config: Seq2SeqConfig, tokenizer,
         write_folder_atomically(output_dir / "tokenizer", lambda p: tokenizer.save_pretrained(str(p)))
 
 
+# Options a resumed run must share with the run it continues.
 TRAJECTORY_KEYS = ("arch", "init", "preset", "learning_rate", "warmup_steps", "batch_size", "num_train_epochs", "max_steps",
                    "max_source_length", "max_target_length", "max_grad_norm", "weight_decay", "max_train_samples", "seed",
                    "mixed_precision", "source_lang", "target_lang")
-
-
-def _restore(folder: Path, config: Seq2SeqConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
-    saved = ckpt.restore_same_run(folder, dataclasses.asdict(config), TRAJECTORY_KEYS, model, optimizer, scheduler, accelerator)
-    return {k: saved[k] for k in ("step", "epoch", "batches_done", "train_seconds", "tokens_seen")}
 
 
 def _check_options(config: Seq2SeqConfig) -> None:
@@ -428,13 +415,3 @@ def _check_options(config: Seq2SeqConfig) -> None:
         raise GenptError(f"--learning_rate must be positive, got {config.learning_rate}")
     if config.source_lang == config.target_lang:
         raise GenptError(f"--source_lang and --target_lang are both {config.source_lang!r}; expected two languages")
-
-
-def _training_record(window: dict[str, float], state: dict[str, Any], lr: float, accelerator) -> dict[str, Any]:
-    loss = accelerator.reduce(torch.tensor(window["loss"] / max(window["batches"], 1), device=accelerator.device),
-                              reduction="mean").item()
-    if not math.isfinite(loss):
-        raise GenptError(f"loss became {loss} at step {state['step']}; lower --learning_rate")
-    return {"step": state["step"], "epoch": state["epoch"] + 1, "loss": round(loss, 5), "lr": lr,
-            "target_tokens_per_s": round(window["tokens"] / max(window["seconds"], 1e-9), 1),
-            "train_seconds": round(state["train_seconds"], 3)}

@@ -1,15 +1,16 @@
 """Supervised fine-tuning (GPT-1, sections 3.2-3.3): one pretrained model, many tasks.
 
-The loop is `transformers`' run_glue_no_trainer on `accelerate`:
+The loop is the core engine (`genpt.engine`), in the idiom of `transformers`'
+run_glue_no_trainer; this stage supplies what is its own:
 
-    for epoch in range(num_train_epochs):
-        for batch in length-grouped, dynamically padded batches:
-            loss = task loss + aux_lm_weight * LM loss on the task inputs     (L3 = L2 + lambda L1)
-            backward; clip to 1.0; AdamW step; linear warm-up (0.2%) then linear decay
-        evaluate on the dev set; keep the weights of the best epoch by the task's main metric
+    batches     length-grouped, dynamically padded; the order a pure function of (seed, epoch)
+    loss        task loss + aux_lm_weight * LM loss on the task inputs     (L3 = L2 + lambda L1)
+    schedule    linear warm-up (0.2%) then linear decay; AdamW, weight decay on matrices only
+    evaluation  the dev set after every epoch; the best epoch's weights (by the task's main
+                metric) are the run's model.safetensors
 
 Defaults are the paper's (section 4.1): lr 6.25e-5, batch 32, 3 epochs, lambda 0.5,
-classifier dropout 0.1. Batch order is a pure function of (seed, epoch).
+classifier dropout 0.1.
 """
 
 from __future__ import annotations
@@ -17,20 +18,32 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.config import check_training_arguments
 from genpt.data import tasks as task_registry
-from genpt.data.collate import Collator, TaskDataset, train_loader
+from genpt.data.collate import Collator, TaskDataset, eval_loader
 from genpt.data.tasks import Example, Task
 from genpt.data.transformations import SpecialIds, encode_examples
+from genpt.engine import (
+    Engine,
+    MetricsLog,
+    Schedule,
+    StepLoss,
+    TrainState,
+    Window,
+    check_resumable,
+    check_run_folder,
+    epoch_batches,
+    epoch_loader,
+    restore,
+)
 from genpt.errors import GenptError
 from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
 from genpt.metrics import compute_metrics
@@ -38,22 +51,9 @@ from genpt.models.architectures import baseline_config, build_task_model, contex
 from genpt.models.heads import TaskModel
 from genpt.plots import plot_finetune_curves
 from genpt.pretrained import Pretrained, load_pretrained
-from genpt.task_run import (
-    predict,
-    read_labelled,
-    run_config_yaml,
-    write_json,
-    write_predictions,
-)
+from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
 from genpt.tokenization import load_tokenizer
-from genpt.training import (
-    MetricsLog,
-    adamw,
-    agreed,
-    new_accelerator,
-    save_training_checkpoint,
-    stop_on_interrupt,
-)
+from genpt.training import adamw, new_accelerator, stop_on_interrupt
 
 DEFAULT_MAX_SEQ_LENGTH = 256  # for models without a context limit (the LSTM)
 
@@ -77,8 +77,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
 
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    if resume_from is None:
-        ckpt.check_output_dir(output_dir, overwrite, holds="a fine-tuned model")
+    check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a fine-tuned model",
+                     finished_file="eval_results.json")
     config = dataclasses.replace(config, aux_lm_weight=_aux_lm_weight(config))
     _check_options(config)
     task, splits = load_task_data(config)
@@ -90,6 +90,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     if context is not None and max_seq_length > context:
         raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({context})")
     resolved = dataclasses.replace(_absolute_paths(config), max_seq_length=max_seq_length)
+    if resume_from is not None:
+        check_resumable(resume_from, dataclasses.asdict(resolved), TRAJECTORY_KEYS)
 
     tokenizer = pretrained.tokenizer
     collator = Collator(SpecialIds.from_tokenizer(tokenizer).pad, task.is_regression)
@@ -102,27 +104,31 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * accelerator.num_processes))
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     scheduler = _linear_schedule(optimizer, total_steps, config.warmup_ratio)
-    state = {"step": 0, "epoch": 0, "batches_done": 0, "best": {}, "examples_seen": 0, "train_seconds": 0.0}
-    if resume_from is not None:
-        state = _restore(resume_from, resolved, model, optimizer, scheduler, accelerator)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    state = restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else TrainState()
+    lengths = train_set.lengths() if config.group_by_length else None
+    loader = epoch_loader(train_set, collator, config.batch_size, config.seed, lengths)
+    model, optimizer, loader, dev_loader = accelerator.prepare(  # once, for every epoch
+        model, optimizer, loader, eval_loader(dev_set, config.eval_batch_size, collator))
 
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, model_config, task, resolved, pretrained)
-    loop = _Loop(resolved, task, accelerator, model, optimizer, scheduler, train_set, dev_set, collator, output_dir,
-                 state, MetricsLog(output_dir / "metrics.jsonl", accelerator.is_main_process, resumed=state["step"] > 0,
-                            kept=lambda record: _kept(record, state)), total_steps, steps_per_epoch)
+    schedule = Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
+                        logging_steps=config.logging_steps, eval_each_epoch=True, save_steps=config.save_steps,
+                        save_each_epoch=True, save_total_limit=config.save_total_limit)
+    log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="finetune")
+    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(resolved))
+    stage = FinetuneStage(resolved, task, accelerator, loader, dev_set, dev_loader, output_dir)
     with stop_on_interrupt("genpt finetune") as interrupted:
-        stop_reason = loop.run(interrupted, show_progress and accelerator.is_main_process)
-    summary = {"task": task.name, "stop_reason": stop_reason, "output_dir": str(output_dir), "steps": state["step"],
-               "train_examples": state["examples_seen"], "train_seconds": round(state["train_seconds"], 2),
-               "examples_per_s": round(state["examples_seen"] / max(state["train_seconds"], 1e-9), 2),
+        stop_reason = engine.run(stage, interrupted, show_progress and accelerator.is_main_process)
+    summary = {"task": task.name, "stop_reason": stop_reason, "output_dir": str(output_dir), "steps": state.step,
+               "train_examples": state.examples_seen, "train_seconds": round(state.train_seconds, 2),
+               "examples_per_s": round(state.examples_seen / max(state.train_seconds, 1e-9), 2),
                "is_main_process": accelerator.is_main_process}
     if stop_reason == "finished":
         unwrapped = accelerator.unwrap_model(model)
         ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
         summary.update(_write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir,
-                                      tokenizer, state["best"], loop.log.records))
+                                      tokenizer, state.best, log.records, dev_loader))
         if accelerator.is_main_process:  # finished: the checkpoints have served their purpose
             shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     accelerator.end_training()
@@ -130,92 +136,45 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
 
 
 @dataclass
-class _Loop:
+class FinetuneStage:
+    """What fine-tuning adds to the engine: task batches, L3, its log line and dev evaluation."""
+
     config: FinetuneConfig
     task: Task
     accelerator: Any
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    train_set: TaskDataset
+    loader: Any  # prepared
     dev_set: TaskDataset
-    collator: Collator
+    dev_loader: Any  # prepared
     output_dir: Path
-    state: dict[str, Any]  # what a checkpoint holds besides the weights and optimizer
-    log: MetricsLog
-    total_steps: int
-    steps_per_epoch: int
+    name: str = "genpt finetune"
 
-    def run(self, interrupted: dict[str, bool], show_progress: bool) -> str:
-        """Train until `total_steps`; returns "finished" or "interrupted" (checkpoint saved)."""
-        c, acc, state = self.config, self.accelerator, self.state
-        bar = tqdm(total=self.total_steps, initial=state["step"], desc=f"fine-tuning {self.task.name}", unit="step",
-                   dynamic_ncols=True, disable=not show_progress)
-        for epoch in range(state["epoch"], math.ceil(self.total_steps / self.steps_per_epoch)):
-            self.model.train()
-            loader = acc.prepare(train_loader(self.train_set, c.batch_size, self.collator, c.seed, epoch, c.group_by_length))
-            window = _new_window()
-            started = time.perf_counter()  # a step is timed from its batch's loading to its optimizer step
-            for index, batch in enumerate(loader):
-                if index < state["batches_done"]:  # resumed mid-epoch: the same order, so skip what was done
-                    started = time.perf_counter()
-                    continue
-                self.train_step(batch, window, started)
-                bar.update(1)
-                if state["step"] % c.logging_steps == 0 or state["step"] == self.total_steps:
-                    record = _training_record(window, state, epoch, self.scheduler.get_last_lr()[0], acc)
-                    self.log.write(record)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", ex_s=f"{record['examples_per_s']:.0f}")
-                    window = _new_window()
-                if agreed(acc, [interrupted["flag"]])[0]:
-                    self.save_checkpoint()
-                    bar.close()
-                    return "interrupted"
-                if c.save_steps and state["step"] % c.save_steps == 0:
-                    self.save_checkpoint()
-                if state["step"] == self.total_steps:
-                    break
-                started = time.perf_counter()  # logging excluded, the next batch's loading included
-            self.end_epoch(epoch)
-            if state["step"] == self.total_steps:
-                break
-        bar.close()
-        return "finished"
+    def batches(self, epoch: int, skip: int):
+        return epoch_batches(self.accelerator, self.loader, epoch, skip)
 
-    def train_step(self, batch: dict[str, torch.Tensor], window: dict[str, float], started: float) -> None:
-        c, acc, state = self.config, self.accelerator, self.state
-        output = self.model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=c.aux_lm_weight)
-        acc.backward(output.loss)
-        acc.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        examples = batch["labels"].size(0) * acc.num_processes
-        seconds = time.perf_counter() - started
-        state["step"] += 1
-        state["batches_done"] += 1
-        state["examples_seen"] += examples
-        state["train_seconds"] += seconds
-        _accumulate(window, output, examples, seconds)
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepLoss:
+        output = model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=self.config.aux_lm_weight)
+        lm_loss = output.lm_loss if output.lm_loss is not None else torch.zeros((), device=output.loss.device)
+        return StepLoss(output.loss, {"task_loss": output.task_loss, "lm_loss": lm_loss}, examples=batch["labels"].size(0))
 
-    def end_epoch(self, epoch: int) -> None:
-        """Score the dev set, keep the weights if they are the best so far, checkpoint."""
-        acc, state = self.accelerator, self.state
-        scores = evaluate(self.model, self.task, self.dev_set, self.collator, self.config.eval_batch_size, acc)
-        self.log.write({"step": state["step"], "epoch": epoch + 1, **{f"eval_{k}": v for k, v in scores.items()}})
-        main = self.task.metrics[0]
-        best = state["best"]
-        if not best or _score(scores[main]) > _score(best[main]):  # the first epoch always counts as best
-            state["best"] = {**scores, "epoch": epoch + 1, "step": state["step"]}
-            weights = acc.get_state_dict(self.model)
+    def record(self, window: Window, state: TrainState, lr: float) -> dict[str, Any]:
+        means, processes = window.means, self.accelerator.num_processes
+        return {"step": state.step, "epoch": window.epoch + 1, "loss": round(means["loss"], 5),
+                "task_loss": round(means["task_loss"], 5), "lm_loss": round(means["lm_loss"], 5), "lr": lr,
+                "examples_per_s": round(window.examples * processes / max(window.seconds, 1e-9), 2),
+                "examples_seen": state.examples_seen, "train_seconds": round(state.train_seconds, 4)}
+
+    def evaluate(self, engine: Engine) -> None:
+        """Score the dev set; keep the weights if they are the best so far."""
+        acc, state = self.accelerator, engine.state
+        scores = evaluate(engine.model, self.task, self.dev_set, None, self.config.eval_batch_size, acc, self.dev_loader)
+        epoch = engine.current_epoch + 1
+        engine.log.write({"step": state.step, "epoch": epoch, **{f"eval_{k}": v for k, v in scores.items()}})
+        main = self.task.main_metric
+        if not state.best or _score(scores[main]) > _score(state.best[main]):  # the first evaluation always counts as best
+            state.best = {**scores, "epoch": epoch, "step": state.step}
+            weights = acc.get_state_dict(engine.model)
             if acc.is_main_process:
                 write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
-        state["epoch"], state["batches_done"] = epoch + 1, 0
-        self.save_checkpoint()
-
-    def save_checkpoint(self) -> None:
-        save_training_checkpoint(self.accelerator, self.model, self.optimizer, self.scheduler, self.output_dir / "checkpoints",
-                                 {**self.state, "config": dataclasses.asdict(self.config)}, self.config.save_total_limit)
 
 
 def _aux_lm_weight(config: FinetuneConfig) -> float:
@@ -247,8 +206,9 @@ def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
     return model, Pretrained(model=None, tokenizer=tokenizer, tokenizer_dir=Path(config.tokenizer), source="scratch")
 
 
-def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator, batch_size: int, accelerator) -> dict[str, float]:
-    predictions, _ = predict(accelerator.unwrap_model(model), dataset, collator, batch_size, accelerator)
+def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator | None, batch_size: int, accelerator,
+             loader: Any = None) -> dict[str, float]:
+    predictions, _ = predict(accelerator.unwrap_model(model), dataset, collator, batch_size, accelerator, loader=loader)
     labels = [item.label for item in dataset.items]
     return compute_metrics(task.metrics, predictions, labels)
 
@@ -319,7 +279,7 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
 
 def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
                    config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
-                   records: list[dict[str, Any]]) -> dict[str, Any]:
+                   records: list[dict[str, Any]], dev_loader: Any) -> dict[str, Any]:
     """eval_results.json, predictions_dev.tsv (and MNLI's predictions_dev_mismatched.tsv) and,
     with --predict test, the GLUE submission files, all from the best epoch's weights."""
 
@@ -327,7 +287,7 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
         dataset = TaskDataset(examples, encode_examples(examples, task.input_format, tokenizer, config.max_seq_length))
         return predict(model, dataset, collator, config.eval_batch_size, accelerator)[0]
 
-    predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator)[0]
+    predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator, loader=dev_loader)[0]
     results = {**compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items]),
                "epoch": best["epoch"], "eval_samples": len(dev_set)}
     files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
@@ -365,11 +325,6 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
         write_folder_atomically(output_dir / "tokenizer", lambda p: pretrained.tokenizer.save_pretrained(str(p)))
 
 
-def _restore(folder: Path, config: FinetuneConfig, model, optimizer, scheduler, accelerator) -> dict[str, Any]:
-    saved = ckpt.restore_same_run(folder, dataclasses.asdict(config), TRAJECTORY_KEYS, model, optimizer, scheduler, accelerator)
-    return {k: saved[k] for k in ("step", "epoch", "batches_done", "best", "examples_seen", "train_seconds")}
-
-
 PATH_OPTIONS = ("init", "tokenizer", "data_dir", "train_file", "validation_file", "test_file")
 
 
@@ -385,14 +340,16 @@ def _absolute_paths(config: FinetuneConfig) -> FinetuneConfig:
 
 
 def _check_options(config: FinetuneConfig) -> None:
-    positive = ("learning_rate", "batch_size", "eval_batch_size", "num_train_epochs", "logging_steps")
-    for name in positive:
-        if getattr(config, name) <= 0:
-            raise GenptError(f"--{name} must be positive, got {getattr(config, name)}")
-    for name in ("max_steps", "max_train_samples", "max_eval_samples"):
+    check_training_arguments(config)
+    for name in ("eval_batch_size", "num_train_epochs"):
+        if getattr(config, name) < 1:
+            raise GenptError(f"--{name} must be at least 1, got {getattr(config, name)}")
+    for name in ("max_train_samples", "max_eval_samples", "max_seq_length"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise GenptError(f"--{name} must be at least 1, got {value}")
+    if not 0 <= config.classifier_dropout < 1:
+        raise GenptError(f"--classifier_dropout must be in [0, 1), got {config.classifier_dropout}")
     if config.aux_lm_weight < 0:
         raise GenptError(f"--aux_lm_weight must be >= 0, got {config.aux_lm_weight}")
     if not 0 <= config.warmup_ratio < 1:
@@ -417,33 +374,3 @@ def _linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
     return get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total_steps), total_steps)
 
 
-def _new_window() -> dict[str, float]:
-    return {"loss": 0.0, "task_loss": 0.0, "lm_loss": 0.0, "batches": 0, "examples": 0, "seconds": 0.0}
-
-
-def _accumulate(window: dict[str, float], output, examples: int, seconds: float) -> None:
-    window["loss"] += output.loss.item()
-    window["task_loss"] += output.task_loss.item()
-    window["lm_loss"] += output.lm_loss.item() if output.lm_loss is not None else 0.0
-    window["batches"] += 1
-    window["examples"] += examples
-    window["seconds"] += seconds
-
-
-def _training_record(window: dict[str, float], state: dict[str, Any], epoch: int, lr: float, accelerator) -> dict[str, Any]:
-    step, batches = state["step"], max(window["batches"], 1)
-    values = torch.tensor([window["loss"], window["task_loss"], window["lm_loss"]], device=accelerator.device) / batches
-    loss, task_loss, lm_loss = accelerator.reduce(values, reduction="mean").tolist()
-    if not math.isfinite(loss):
-        raise GenptError(f"loss became {loss} at step {step}; lower --learning_rate or check the data")
-    return {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "task_loss": round(task_loss, 5),
-            "lm_loss": round(lm_loss, 5), "lr": lr, "examples_per_s": round(window["examples"] / max(window["seconds"], 1e-9), 2),
-            "examples_seen": state["examples_seen"], "train_seconds": round(state["train_seconds"], 4)}
-
-
-def _kept(record: dict[str, Any], state: dict[str, Any]) -> bool:
-    """Whether a line the interrupted run logged happened before its checkpoint."""
-    if record["step"] != state["step"]:
-        return record["step"] < state["step"]
-    is_evaluation = any(key.startswith("eval_") for key in record)
-    return not is_evaluation or state["batches_done"] == 0  # the epoch's evaluation came before the checkpoint

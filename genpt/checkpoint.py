@@ -165,29 +165,3 @@ def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torc
     scheduler.load_state_dict(load_torch_file(folder / SCHEDULER_FILE))
     restore_rng_state(load_torch_file(folder / RNG_FILE)[accelerator.process_index])
     return state
-
-
-def check_output_dir(output_dir: Path, overwrite: bool, holds: str) -> None:
-    """Refuse to start a run over an unfinished one or a finished model (`holds` names it)."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
-    if overwrite:
-        return  # the old run's checkpoints go once the new run has checked its inputs
-    if list_checkpoints(output_dir / "checkpoints"):
-        raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it, "
-                         "--overwrite_output_dir to start again, or choose another folder")
-    if (output_dir / MODEL_FILE).exists():
-        raise GenptError(f"--output_dir {output_dir} already holds {holds}; pass --overwrite_output_dir or choose another folder")
-
-
-def restore_same_run(folder: Path, options: dict[str, Any], trajectory_keys: tuple[str, ...], model: torch.nn.Module,
-                     optimizer: torch.optim.Optimizer, scheduler: Any, accelerator: Any) -> dict[str, Any]:
-    """`restore_training_state`, after checking that every option in `trajectory_keys` (those
-    that change what the run computes) equals the interrupted run's; returns its state."""
-    saved = read_state(folder)
-    for key in trajectory_keys:
-        old, new = saved.get("config", {}).get(key), options[key]
-        if old != new:
-            raise GenptError(f"--resume {folder}: {key} was {old!r} in the interrupted run, now {new!r}; resume with the same setting")
-    restore_training_state(folder, model, optimizer, scheduler, accelerator)
-    return saved

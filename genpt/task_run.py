@@ -97,18 +97,21 @@ def load_task_run(folder: str | Path) -> TaskRun:
 
 
 @torch.no_grad()
-def predict(model: TaskModel, dataset: TaskDataset, collator: Collator, batch_size: int = 64,
-            accelerator: Any = None) -> tuple[np.ndarray, torch.Tensor]:
+def predict(model: TaskModel, dataset: TaskDataset, collator: Collator | None, batch_size: int = 64,
+            accelerator: Any = None, loader: Any = None) -> tuple[np.ndarray, torch.Tensor]:
     """Predictions (class ids, choice ids or scores) and logits, in the dataset's file order.
 
-    With an `accelerator`, each process scores its share and the results are gathered.
+    With an `accelerator`, each process scores its share and the results are gathered
+    (`loader`: the dataset's `eval_loader`, already prepared, as training loops keep it).
     Always in fp32, whatever the training precision, so that `genpt finetune`, `genpt eval`
     and an exported model give the same predictions.
     """
-    loader = eval_loader(dataset, batch_size, collator)
-    device = torch.device("cpu")
+    device = next(model.parameters()).device
     if accelerator is not None:
-        loader, device = accelerator.prepare(loader), accelerator.device
+        device = accelerator.device
+        loader = loader if loader is not None else accelerator.prepare(eval_loader(dataset, batch_size, collator))
+    elif loader is None:
+        loader = eval_loader(dataset, batch_size, collator)
     was_training = model.training
     model.eval()
     positions, logits = [], []

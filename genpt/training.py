@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import torch
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import write_file_atomically
 from genpt.perf import keep_freed_memory
 
 
@@ -106,27 +104,6 @@ def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
             signal.signal(signal.SIGINT, previous)
         except ValueError:
             pass
-
-
-class MetricsLog:
-    """metrics.jsonl, one JSON object per line, also kept in memory for the curves.
-
-    A resumed run keeps the lines `kept(record)` accepts (those logged before its checkpoint)
-    and drops what the interrupted run wrote after it; only the main process writes.
-    """
-
-    def __init__(self, path: Path, active: bool, resumed: bool, kept: Callable[[dict[str, Any]], bool]):
-        self.path, self.active, self.records = path, active, []
-        if resumed and path.exists():
-            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if kept(r)]
-        if active:
-            write_file_atomically(path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.active:
-            with self.path.open("a") as file:
-                file.write(json.dumps(record) + "\n")
 
 
 def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any,

@@ -573,7 +573,7 @@ def validation_batches(
     available = len(tokens) if max_tokens is None else min(len(tokens), max_tokens)
     n_windows = available // seq_len
     if n_windows == 0:
-        limit = "" if max_tokens is None else f" (--max_tokens {max_tokens:,})"
+        limit = "" if max_tokens is None else f" (--eval_tokens {max_tokens:,})"
         raise GenptError(
             f"validation split has {available:,} tokens{limit}, fewer than one window of the context "
             f"length ({seq_len:,}); use more validation text or a shorter context"

@@ -34,18 +34,18 @@ class MarkovDecoder:
 
 
 def test_greedy_takes_the_locally_best_token():
-    out = greedy_decode(MarkovDecoder(2), BOS, EOS, batch_size=2, max_length=5)
+    out = greedy_decode(MarkovDecoder(2), BOS, EOS, batch_size=2, max_length=5, device="cpu")
     assert out.tolist() == [[A, EOS], [A, EOS]]
 
 
 def test_beam_search_finds_the_most_probable_sequence():
-    out = beam_search(MarkovDecoder(3 * 4), BOS, EOS, batch_size=3, max_length=5, num_beams=4, length_penalty=0.0)
+    out = beam_search(MarkovDecoder(3 * 4), BOS, EOS, batch_size=3, max_length=5, num_beams=4, length_penalty=0.0, device="cpu")
     assert out[:, :2].tolist() == [[B, EOS]] * 3
     assert math.isclose(0.4 * 0.9, 0.36) and 0.36 > 0.6 * 0.5
 
 
 def test_one_beam_is_greedy_and_finished_rows_pad_with_eos():
-    greedy = greedy_decode(MarkovDecoder(1), BOS, EOS, batch_size=1, max_length=4)
-    beam = beam_search(MarkovDecoder(1), BOS, EOS, batch_size=1, max_length=4, num_beams=1)
+    greedy = greedy_decode(MarkovDecoder(1), BOS, EOS, batch_size=1, max_length=4, device="cpu")
+    beam = beam_search(MarkovDecoder(1), BOS, EOS, batch_size=1, max_length=4, num_beams=1, device="cpu")
     assert beam[0, : greedy.size(1)].tolist() == greedy[0].tolist()
     assert set(beam[0, greedy.size(1):].tolist()) <= {EOS}

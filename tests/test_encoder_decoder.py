@@ -272,7 +272,7 @@ def test_beam_search_also_solves_copy_and_one_beam_is_greedy():
     assert exact_match(beams, labels) > 0.95
     greedy = model.generate(src, src_mask, BOS, EOS, max_length=12)
     state = TransformerDecoderState(model, model.encode(src, src_mask), src_mask)
-    one_beam = beam_search(state, BOS, EOS, len(src), max_length=12, num_beams=1)
+    one_beam = beam_search(state, BOS, EOS, len(src), max_length=12, num_beams=1, device="cpu")
     assert torch.equal(one_beam, greedy)
 
 

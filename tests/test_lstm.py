@@ -234,7 +234,7 @@ def test_learns_to_copy_greedy_and_beam(copy_model):
 def test_one_beam_is_greedy(copy_model):
     src_ids, src_mask, _ = held_out("copy")
     greedy = copy_model.generate(src_ids, src_mask, BOS, EOS, max_length=12)
-    one_beam = beam_search(copy_model.start_decoding(src_ids, src_mask), BOS, EOS, src_ids.size(0), 12, num_beams=1)
+    one_beam = beam_search(copy_model.start_decoding(src_ids, src_mask), BOS, EOS, src_ids.size(0), 12, num_beams=1, device="cpu")
     assert torch.equal(one_beam, greedy)
 
 

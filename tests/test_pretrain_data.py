@@ -305,7 +305,7 @@ def test_windows_longer_than_the_stream_are_errors():
         train_batch(tokens, 0, seed=0, rank=0, batch_size=1, seq_len=16)
     with pytest.raises(GenptError, match="validation split has 16 tokens, fewer than one window .*\\(17\\)"):
         validation_batches(tokens, batch_size=1, seq_len=17)
-    with pytest.raises(GenptError, match="validation split has 8 tokens \\(--max_tokens 8\\)"):
+    with pytest.raises(GenptError, match="validation split has 8 tokens \\(--eval_tokens 8\\)"):
         validation_batches(tokens, batch_size=1, seq_len=10, max_tokens=8)
 
 

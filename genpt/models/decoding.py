@@ -23,7 +23,7 @@ class IncrementalDecoder(Protocol):
 
 @torch.no_grad()
 def greedy_decode(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_size: int, max_length: int,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+                  device: torch.device | str) -> torch.Tensor:
     """(B, <= max_length) token ids after `bos`; rows that ended are padded with `eos`."""
     tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
@@ -40,7 +40,7 @@ def greedy_decode(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_s
 
 @torch.no_grad()
 def beam_search(decoder: IncrementalDecoder, bos_id: int, eos_id: int, batch_size: int, max_length: int,
-                num_beams: int = 4, length_penalty: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
+                num_beams: int = 4, length_penalty: float = 1.0, *, device: torch.device | str) -> torch.Tensor:
     """The highest-scoring hypothesis per row, (B, <= max_length), padded with `eos`.
 
     `decoder` must already hold `batch_size * num_beams` rows (each source repeated
