@@ -35,23 +35,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
+from genpt import engine
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.baselines.config import Seq2SeqConfig
 from genpt.data.transformations import SpecialIds
-from genpt.engine import (
-    Engine,
-    MetricsLog,
-    Schedule,
-    StepLoss,
-    TrainState,
-    Window,
-    check_resumable,
-    check_run_folder,
-    epoch_batches,
-    epoch_loader,
-    restore,
-    to_device,
-)
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
 from genpt.models.architectures import baseline_config
@@ -254,7 +241,7 @@ def validation_loss(model: torch.nn.Module, data: list[Encoded], collate, arch: 
     total = torch.zeros((), dtype=torch.float64, device=device)
     tokens = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(data), batch_size):
-        batch = to_device(collate(data[start : start + batch_size]), device)
+        batch = engine.to_device(collate(data[start : start + batch_size]), device)
         count = target_tokens(batch, arch).double()
         total += loss_of(model, batch, arch).double() * count
         tokens += count
@@ -278,11 +265,11 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
 
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a trained model",
+    engine.check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a trained model",
                      finished_file="eval_results.json")
     _check_options(config)
     if resume_from is not None:
-        check_resumable(resume_from, dataclasses.asdict(config), TRAJECTORY_KEYS)
+        engine.check_resumable(resume_from, dataclasses.asdict(config), TRAJECTORY_KEYS)
     splits = {name: read_parallel(config.data_dir, prefix, config.source_lang, config.target_lang)
               for name, prefix in (("train", config.train_prefix), ("validation", config.validation_prefix),
                                    ("test", config.test_prefix))}
@@ -299,20 +286,20 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     steps_per_epoch = math.ceil(len(train) / (config.batch_size * accelerator.num_processes))
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     optimizer, scheduler = optimizer_and_schedule(model, config, total_steps, accelerator.device)
-    state = restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else TrainState()
-    loader = epoch_loader(train, collate, config.batch_size, config.seed, [len(e.source) + len(e.target) for e in train])
+    state = engine.restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else engine.TrainState()
+    loader = engine.epoch_loader(train, collate, config.batch_size, config.seed, [len(e.source) + len(e.target) for e in train])
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)  # once, for every epoch
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
-    schedule = Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
+    schedule = engine.Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
                         logging_steps=config.logging_steps, eval_steps=config.eval_steps, save_steps=config.save_steps,
                         save_total_limit=config.save_total_limit)
-    log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="seq2seq")
-    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(config))
+    log = engine.MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="seq2seq")
+    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(config))
     stage = Seq2SeqStage(config, accelerator, loader, validation, collate, output_dir,
                          name=f"genpt seq2seq {config.arch} {config.source_lang}->{config.target_lang}")
     with stop_on_interrupt("genpt seq2seq") as interrupted:
-        stop_reason = engine.run(stage, interrupted, show_progress and accelerator.is_main_process)
+        stop_reason = trainer.run(stage, interrupted, show_progress and accelerator.is_main_process)
     summary = {"stop_reason": stop_reason, "steps": state.step, "train_seconds": round(state.train_seconds, 1),
                "output_dir": str(output_dir), "is_main_process": accelerator.is_main_process}
     if stop_reason == "finished" and accelerator.is_main_process:
@@ -326,7 +313,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
 
 @dataclass
 class Seq2SeqStage:
-    """What translation adds to the engine: parallel batches, each architecture's loss, validation loss."""
+    """What translation adds to the trainer: parallel batches, each architecture's loss, validation loss."""
 
     config: Seq2SeqConfig
     accelerator: Any
@@ -337,27 +324,27 @@ class Seq2SeqStage:
     name: str = "genpt seq2seq"
 
     def batches(self, epoch: int, skip: int):
-        return epoch_batches(self.accelerator, self.loader, epoch, skip)
+        return engine.epoch_batches(self.accelerator, self.loader, epoch, skip)
 
-    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepLoss:
-        return StepLoss(loss_of(model, batch, self.config.arch), examples=batch["labels"].size(0),
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> engine.StepLoss:
+        return engine.StepLoss(loss_of(model, batch, self.config.arch), examples=batch["labels"].size(0),
                         tokens=(batch["labels"] != IGNORE_INDEX).sum())
 
-    def record(self, window: Window, state: TrainState, lr: float) -> dict[str, Any]:
+    def record(self, window: engine.Window, state: engine.TrainState, lr: float) -> dict[str, Any]:
         tokens = int(window.tokens) * self.accelerator.num_processes
         return {"step": state.step, "epoch": window.epoch + 1, "loss": round(window.means["loss"], 5), "lr": lr,
                 "target_tokens_per_s": round(tokens / max(window.seconds, 1e-9), 1), "train_seconds": round(state.train_seconds, 3)}
 
-    def evaluate(self, engine: Engine) -> None:
-        model = self.accelerator.unwrap_model(engine.model)
-        engine.log.write({"step": engine.state.step, "val_loss": validation_loss(
+    def evaluate(self, trainer: engine.Engine) -> None:
+        model = self.accelerator.unwrap_model(trainer.model)
+        trainer.log.write({"step": trainer.state.step, "val_loss": validation_loss(
             model, self.validation, self.collate, self.config.arch, self.config.batch_size)})
         if self.accelerator.is_main_process:
-            plot_loss_curves(engine.log.records, self.output_dir / "training_curve.png", title=f"genpt seq2seq: {self.config.arch}")
+            plot_loss_curves(trainer.log.records, self.output_dir / "training_curve.png", title=f"genpt seq2seq: {self.config.arch}")
 
 
 def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[Pair], validation: list[Encoded], ids: SpecialIds,
-                   config: Seq2SeqConfig, tokenizer, output_dir: Path, state: TrainState, records: list[dict],
+                   config: Seq2SeqConfig, tokenizer, output_dir: Path, state: engine.TrainState, records: list[dict],
                    show_progress: bool) -> dict[str, Any]:
     """Weights, test and validation translations, eval_results.json (BLEU), the curve."""
     model = model.float()  # decoding and scoring in fp32, whatever the training precision

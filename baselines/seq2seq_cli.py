@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genpt.baselines.config import Seq2SeqConfig
-from genpt.options import (
-    add_config_option,
-    add_options,
-    add_run_folder_options,
-    config_from_cli,
-    new_command,
-    report_interruption,
-)
+from genpt.options import add_run_command
 
 EPILOG = """examples:
   genpt tokenizer train --input ../shared/data/multi30k/train.en.gz ../shared/data/multi30k/train.de.gz \\
@@ -32,26 +25,14 @@ continues exactly."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = new_command(subparsers, "seq2seq", help="train a translation model (transformer, lstm or gpt) and score it with BLEU",
-                         description="Sequence-to-sequence training on parallel text, scored with sacrebleu's corpus BLEU.",
-                         epilog=EPILOG)
-    add_run_folder_options(parser, replaces="a trained model")
-    add_config_option(parser, "the seq2seq options (or a run's config.yaml, its seq2seq: section)")
-    add_options(parser, Seq2SeqConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "seq2seq", Seq2SeqConfig, section="seq2seq", replaces="a trained model",
+                    train="genpt.baselines.seq2seq:train_seq2seq", report=report, epilog=EPILOG,
+                    help="train a translation model (transformer, lstm or gpt) and score it with BLEU",
+                    description="Sequence-to-sequence training on parallel text, scored with sacrebleu's corpus BLEU.")
 
 
-def run(args: argparse.Namespace) -> int:
-    from genpt.baselines.seq2seq import train_seq2seq
-
-    config = config_from_cli(Seq2SeqConfig, args, section="seq2seq")
-    summary = train_seq2seq(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
-    if summary["stop_reason"] == "interrupted":
-        return report_interruption(summary, "genpt seq2seq")
-    if summary["is_main_process"]:
-        results = summary["eval_results"]
-        print(f"{config.arch} {config.source_lang}->{config.target_lang}: test BLEU {results['bleu']:.2f} "
-              f"(validation {results['validation_bleu']:.2f}) after {results['steps']} steps, "
-              f"{results['train_seconds'] / 60:.1f} min of training; {results['bleu_signature']}; "
-              f"run folder {summary['output_dir']}")
-    return 0
+def report(config: Seq2SeqConfig, summary: dict) -> None:
+    results = summary["eval_results"]
+    print(f"{config.arch} {config.source_lang}->{config.target_lang}: test BLEU {results['bleu']:.2f} "
+          f"(validation {results['validation_bleu']:.2f}) after {results['steps']} steps, "
+          f"{results['train_seconds'] / 60:.1f} min of training; {results['bleu_signature']}; run folder {summary['output_dir']}")

@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genpt.finetune.config import FinetuneConfig
-from genpt.options import (
-    add_config_option,
-    add_options,
-    add_run_folder_options,
-    config_from_cli,
-    new_command,
-    report_interruption,
-)
+from genpt.options import add_run_command
 
 EPILOG = """examples:
   genpt finetune --task sst2 --data_dir ../shared/data/glue --init runs/mini --output_dir runs/sst2
@@ -32,27 +25,16 @@ submission file (e.g. SST-2.tsv). Re-evaluate it with `genpt eval --run DIR --ta
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = new_command(subparsers, "finetune", help="fine-tune a GPT on a GLUE, multiple-choice or custom task",
-                         description="Supervised fine-tuning with GPT-1's input transformations and task heads "
-                                     "(paper, section 3.3).", epilog=EPILOG)
-    add_run_folder_options(parser, replaces="a fine-tuned model")
-    add_config_option(parser, "the fine-tuning options (or a run's config.yaml, its finetune: section)")
-    add_options(parser, FinetuneConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "finetune", FinetuneConfig, section="finetune", replaces="a fine-tuned model",
+                    train="genpt.finetune.train:finetune", report=report, epilog=EPILOG,
+                    help="fine-tune a GPT on a GLUE, multiple-choice or custom task",
+                    description="Supervised fine-tuning with GPT-1's input transformations and task heads (paper, section 3.3).")
 
 
-def run(args: argparse.Namespace) -> int:
-    from genpt.finetune.train import finetune
-
-    config = config_from_cli(FinetuneConfig, args, section="finetune")
-    summary = finetune(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
-    if summary["stop_reason"] == "interrupted":
-        return report_interruption(summary, "genpt finetune")
-    if summary["is_main_process"]:
-        results = summary["eval_results"]
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float))
-        print(f"{summary['task']}: {shown} (best epoch {results['epoch']}, {results['eval_samples']} dev examples); "
-              f"{summary['examples_per_s']:.1f} examples/s; run folder {summary['output_dir']}")
-        if summary["test_predictions"]:
-            print(f"test predictions: {', '.join(summary['test_predictions'])}")
-    return 0
+def report(config: FinetuneConfig, summary: dict) -> None:
+    results = summary["eval_results"]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float))
+    print(f"{summary['task']}: {shown} (best epoch {results['epoch']}, {results['eval_samples']} dev examples); "
+          f"{summary['examples_per_s']:.1f} examples/s; run folder {summary['output_dir']}")
+    if summary["test_predictions"]:
+        print(f"test predictions: {', '.join(summary['test_predictions'])}")

@@ -25,25 +25,13 @@ from typing import Any
 import torch
 
 from genpt import checkpoint as ckpt
+from genpt import engine
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.config import check_training_arguments
 from genpt.data import tasks as task_registry
 from genpt.data.collate import Collator, TaskDataset, eval_loader
 from genpt.data.tasks import Example, Task
 from genpt.data.transformations import SpecialIds, encode_examples
-from genpt.engine import (
-    Engine,
-    MetricsLog,
-    Schedule,
-    StepLoss,
-    TrainState,
-    Window,
-    check_resumable,
-    check_run_folder,
-    epoch_batches,
-    epoch_loader,
-    restore,
-)
 from genpt.errors import GenptError
 from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
 from genpt.metrics import compute_metrics
@@ -77,7 +65,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
 
     output_dir = Path(output_dir)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a fine-tuned model",
+    engine.check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a fine-tuned model",
                      finished_file="eval_results.json")
     config = dataclasses.replace(config, aux_lm_weight=_aux_lm_weight(config))
     _check_options(config)
@@ -91,7 +79,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
         raise GenptError(f"--max_seq_length {max_seq_length} is longer than the model's context ({context})")
     resolved = dataclasses.replace(_absolute_paths(config), max_seq_length=max_seq_length)
     if resume_from is not None:
-        check_resumable(resume_from, dataclasses.asdict(resolved), TRAJECTORY_KEYS)
+        engine.check_resumable(resume_from, dataclasses.asdict(resolved), TRAJECTORY_KEYS)
 
     tokenizer = pretrained.tokenizer
     collator = Collator(SpecialIds.from_tokenizer(tokenizer).pad, task.is_regression)
@@ -104,22 +92,22 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * accelerator.num_processes))
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     scheduler = _linear_schedule(optimizer, total_steps, config.warmup_ratio)
-    state = restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else TrainState()
+    state = engine.restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else engine.TrainState()
     lengths = train_set.lengths() if config.group_by_length else None
-    loader = epoch_loader(train_set, collator, config.batch_size, config.seed, lengths)
+    loader = engine.epoch_loader(train_set, collator, config.batch_size, config.seed, lengths)
     model, optimizer, loader, dev_loader = accelerator.prepare(  # once, for every epoch
         model, optimizer, loader, eval_loader(dev_set, config.eval_batch_size, collator))
 
     if accelerator.is_main_process and resume_from is None:
         _start_run_folder(output_dir, model_config, task, resolved, pretrained)
-    schedule = Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
+    schedule = engine.Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
                         logging_steps=config.logging_steps, eval_each_epoch=True, save_steps=config.save_steps,
                         save_each_epoch=True, save_total_limit=config.save_total_limit)
-    log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="finetune")
-    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(resolved))
+    log = engine.MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="finetune")
+    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(resolved))
     stage = FinetuneStage(resolved, task, accelerator, loader, dev_set, dev_loader, output_dir)
     with stop_on_interrupt("genpt finetune") as interrupted:
-        stop_reason = engine.run(stage, interrupted, show_progress and accelerator.is_main_process)
+        stop_reason = trainer.run(stage, interrupted, show_progress and accelerator.is_main_process)
     summary = {"task": task.name, "stop_reason": stop_reason, "output_dir": str(output_dir), "steps": state.step,
                "train_examples": state.examples_seen, "train_seconds": round(state.train_seconds, 2),
                "examples_per_s": round(state.examples_seen / max(state.train_seconds, 1e-9), 2),
@@ -137,7 +125,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
 
 @dataclass
 class FinetuneStage:
-    """What fine-tuning adds to the engine: task batches, L3, its log line and dev evaluation."""
+    """What fine-tuning adds to the trainer: task batches, L3, its log line and dev evaluation."""
 
     config: FinetuneConfig
     task: Task
@@ -149,30 +137,30 @@ class FinetuneStage:
     name: str = "genpt finetune"
 
     def batches(self, epoch: int, skip: int):
-        return epoch_batches(self.accelerator, self.loader, epoch, skip)
+        return engine.epoch_batches(self.accelerator, self.loader, epoch, skip)
 
-    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> StepLoss:
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> engine.StepLoss:
         output = model(batch["input_ids"], batch["attention_mask"], batch["labels"], aux_lm_weight=self.config.aux_lm_weight)
         lm_loss = output.lm_loss if output.lm_loss is not None else torch.zeros((), device=output.loss.device)
-        return StepLoss(output.loss, {"task_loss": output.task_loss, "lm_loss": lm_loss}, examples=batch["labels"].size(0))
+        return engine.StepLoss(output.loss, {"task_loss": output.task_loss, "lm_loss": lm_loss}, examples=batch["labels"].size(0))
 
-    def record(self, window: Window, state: TrainState, lr: float) -> dict[str, Any]:
+    def record(self, window: engine.Window, state: engine.TrainState, lr: float) -> dict[str, Any]:
         means, processes = window.means, self.accelerator.num_processes
         return {"step": state.step, "epoch": window.epoch + 1, "loss": round(means["loss"], 5),
                 "task_loss": round(means["task_loss"], 5), "lm_loss": round(means["lm_loss"], 5), "lr": lr,
                 "examples_per_s": round(window.examples * processes / max(window.seconds, 1e-9), 2),
                 "examples_seen": state.examples_seen, "train_seconds": round(state.train_seconds, 4)}
 
-    def evaluate(self, engine: Engine) -> None:
+    def evaluate(self, trainer: engine.Engine) -> None:
         """Score the dev set; keep the weights if they are the best so far."""
-        acc, state = self.accelerator, engine.state
-        scores = evaluate(engine.model, self.task, self.dev_set, None, self.config.eval_batch_size, acc, self.dev_loader)
-        epoch = engine.current_epoch + 1
-        engine.log.write({"step": state.step, "epoch": epoch, **{f"eval_{k}": v for k, v in scores.items()}})
+        acc, state = self.accelerator, trainer.state
+        scores = evaluate(trainer.model, self.task, self.dev_set, None, self.config.eval_batch_size, acc, self.dev_loader)
+        epoch = trainer.current_epoch + 1
+        trainer.log.write({"step": state.step, "epoch": epoch, **{f"eval_{k}": v for k, v in scores.items()}})
         main = self.task.main_metric
         if not state.best or _score(scores[main]) > _score(state.best[main]):  # the first evaluation always counts as best
             state.best = {**scores, "epoch": epoch, "step": state.step}
-            weights = acc.get_state_dict(engine.model)
+            weights = acc.get_state_dict(trainer.model)
             if acc.is_main_process:
                 write_file_atomically(self.output_dir / ckpt.MODEL_FILE, lambda p: ckpt.save_state_dict(weights, p))
 

@@ -21,24 +21,41 @@ Activation = Literal["gelu_tanh", "gelu"]
 
 
 class NamedConfig:
-    """What every model config shares: named presets, and dicts / YAML with clear errors.
+    """What every model config shares: named presets, dicts / YAML with clear errors, and the
+    range checks of their fields.
 
-    Subclasses are dataclasses that set `kind` and `preset_noun` (for messages) and
-    `presets()` (their table).
+    Subclasses are dataclasses that set `kind` (for messages) and `presets()` (their table).
     """
 
     kind = "model"
-    preset_noun = "preset"
 
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
         raise NotImplementedError
 
     @classmethod
+    def preset_noun(cls) -> str:
+        return "preset" if cls.kind == "GPT" else f"{cls.kind} preset"
+
+    def check_positive(self, *fields: str) -> None:
+        for field in fields:
+            if getattr(self, field) <= 0:
+                raise GenptError(f"{field} must be a positive integer, got {getattr(self, field)}")
+
+    def check_probabilities(self, *fields: str) -> None:
+        for field in fields:
+            if not 0.0 <= getattr(self, field) < 1.0:
+                raise GenptError(f"{field} must be in [0, 1), got {getattr(self, field)}")
+
+    def check_pad_id(self) -> None:
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise GenptError(f"pad_id must be a token id below vocab_size ({self.vocab_size}), got {self.pad_id}")
+
+    @classmethod
     def from_name(cls, name: str, **overrides: Any):
         presets = cls.presets()
         if name not in presets:
-            raise GenptError(f"unknown {cls.preset_noun} {name!r}; expected one of: {', '.join(presets)}")
+            raise GenptError(f"unknown {cls.preset_noun()} {name!r}; expected one of: {', '.join(presets)}")
         return cls(**{**presets[name], "name": name, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,16 +131,12 @@ class GPTConfig(NamedConfig):
         self.validate()
 
     def validate(self) -> None:
+        self.check_positive("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "n_inner")
         if self.n_embd % self.n_head != 0:
             raise GenptError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.activation not in ("gelu_tanh", "gelu"):
             raise GenptError(f"activation must be 'gelu_tanh' or 'gelu', got {self.activation!r}")
-        for field in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd", "n_inner"):
-            if getattr(self, field) <= 0:
-                raise GenptError(f"{field} must be a positive integer, got {getattr(self, field)}")
-        for field in ("embd_pdrop", "attn_pdrop", "resid_pdrop"):
-            if not 0.0 <= getattr(self, field) < 1.0:
-                raise GenptError(f"{field} must be in [0, 1), got {getattr(self, field)}")
+        self.check_probabilities("embd_pdrop", "attn_pdrop", "resid_pdrop")
 
     @property
     def head_dim(self) -> int:

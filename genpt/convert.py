@@ -21,20 +21,12 @@ from genpt.models.gpt import GPT
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
 
-# Per-block tensors: (genpt name, Hugging Face name, stored transposed in HF).
-BLOCK_TENSORS = (
-    ("attn.c_attn.weight", "attn.c_attn.weight", True),
-    ("attn.c_attn.bias", "attn.c_attn.bias", False),
-    ("attn.c_proj.weight", "attn.c_proj.weight", True),
-    ("attn.c_proj.bias", "attn.c_proj.bias", False),
-    ("ln_1.weight", "ln_1.weight", False),
-    ("ln_1.bias", "ln_1.bias", False),
-    ("mlp.c_fc.weight", "mlp.c_fc.weight", True),
-    ("mlp.c_fc.bias", "mlp.c_fc.bias", False),
-    ("mlp.c_proj.weight", "mlp.c_proj.weight", True),
-    ("mlp.c_proj.bias", "mlp.c_proj.bias", False),
-    ("ln_2.weight", "ln_2.weight", False),
-    ("ln_2.bias", "ln_2.bias", False),
+# Per-block tensors: (genpt name, Hugging Face name, stored transposed in HF). The names
+# agree; HF's Conv1D layers store their weight matrices transposed, LayerNorms do not.
+BLOCK_TENSORS = tuple(
+    (f"{layer}.{kind}", f"{layer}.{kind}", kind == "weight" and not layer.startswith("ln_"))
+    for layer in ("attn.c_attn", "attn.c_proj", "ln_1", "mlp.c_fc", "mlp.c_proj", "ln_2")
+    for kind in ("weight", "bias")
 )
 
 # activation name in genpt -> in GPT2Config. OpenAIGPTConfig's "gelu" is already the tanh
@@ -62,21 +54,17 @@ def tensor_names(config: GPTConfig) -> list[tuple[str, str, bool]]:
 # ---- configs ---------------------------------------------------------------------------
 
 
+# Config fields that genpt, OpenAIGPTConfig and GPT2Config all name alike.
+SHARED_CONFIG_FIELDS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "resid_pdrop", "embd_pdrop",
+                        "attn_pdrop", "layer_norm_epsilon", "initializer_range")
+
+
 def to_hf_config(config: GPTConfig, **token_ids: int | None) -> PretrainedConfig:
     """The `transformers` config of the twin; `token_ids` sets bos/eos/pad_token_id."""
     from transformers import GPT2Config, OpenAIGPTConfig
 
     shared = dict(
-        vocab_size=config.vocab_size,
-        n_positions=config.n_positions,
-        n_embd=config.n_embd,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        resid_pdrop=config.resid_pdrop,
-        embd_pdrop=config.embd_pdrop,
-        attn_pdrop=config.attn_pdrop,
-        layer_norm_epsilon=config.layer_norm_epsilon,
-        initializer_range=config.initializer_range,
+        {name: getattr(config, name) for name in SHARED_CONFIG_FIELDS},
         tie_word_embeddings=True,
         # GPT2Config defaults these to 50256, the GPT-2 vocabulary's; ours differ.
         bos_token_id=token_ids.get("bos_token_id"),
@@ -94,18 +82,7 @@ def to_hf_config(config: GPTConfig, **token_ids: int | None) -> PretrainedConfig
 
 def from_hf_config(hf_config: PretrainedConfig) -> GPTConfig:
     model_type = hf_config.model_type
-    shared = dict(
-        vocab_size=hf_config.vocab_size,
-        n_positions=hf_config.n_positions,
-        n_embd=hf_config.n_embd,
-        n_layer=hf_config.n_layer,
-        n_head=hf_config.n_head,
-        resid_pdrop=hf_config.resid_pdrop,
-        embd_pdrop=hf_config.embd_pdrop,
-        attn_pdrop=hf_config.attn_pdrop,
-        layer_norm_epsilon=hf_config.layer_norm_epsilon,
-        initializer_range=hf_config.initializer_range,
-    )
+    shared = {name: getattr(hf_config, name) for name in SHARED_CONFIG_FIELDS}
     if model_type == "openai-gpt":
         if hf_config.afn != "gelu":
             raise GenptError(f"OpenAIGPT activation {hf_config.afn!r} is not supported; expected 'gelu'")

@@ -315,6 +315,38 @@ def add_run_folder_options(parser: argparse.ArgumentParser, replaces: str | None
                         help="continue from a checkpoint folder, or from the newest in --output_dir")
 
 
+def add_run_command(subparsers: argparse._SubParsersAction, name: str, config_class: type, *, section: str, replaces: str,
+                    train: str, report: Any, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """A command that trains into a run folder: --output_dir, --overwrite_output_dir, --resume,
+    --config (a run's config.yaml too: its `section:`) and the config class's options.
+
+    `train` ("module:function", imported only when the command runs, so --help stays fast)
+    is called as `train(config, output_dir, overwrite=..., resume=...)`; `report(config,
+    summary)` prints a finished run's results."""
+    parser = new_command(subparsers, name, help=help, description=description, epilog=epilog)
+    add_run_folder_options(parser, replaces=replaces)
+    add_config_option(parser, f"the {name} options (or a run's config.yaml, its {section}: section)")
+    add_options(parser, config_class)
+    parser.set_defaults(func=_run_command, config_class=config_class, config_section=section, train=train, report=report)
+    return parser
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Train the command's config (flags over --config over defaults); an interrupted run
+    says how to continue and exits with 130."""
+    import importlib
+
+    module, function = args.train.split(":")
+    train = getattr(importlib.import_module(module), function)
+    config = config_from_cli(args.config_class, args, section=args.config_section)
+    summary = train(config, args.output_dir, overwrite=args.overwrite_output_dir, resume=args.resume)
+    if summary["stop_reason"] == "interrupted":
+        return report_interruption(summary, f"genpt {args.command}")
+    if summary["is_main_process"]:
+        args.report(config, summary)
+    return 0
+
+
 def report_interruption(summary: dict[str, Any], command: str) -> int:
     """The exit status of a run stopped by Ctrl-C, after saying how to continue it."""
     if summary["is_main_process"]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from interrupt import interrupt_after_step
+from helpers import interrupt_after_step
 from safetensors.torch import load_file
 
 from genpt.checkpoint import list_checkpoints, read_state, save_state_dict

@@ -1,6 +1,5 @@
 """`genpt pretrain`: exact resume, reproduction from config.yaml, DDP, metrics, bad input."""
 
-import gzip
 import json
 import os
 import shutil
@@ -10,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import write_books
 from safetensors.torch import load_file
 
 from genpt.cli import main
 from genpt.pretrain.config import TrainingConfig
 from genpt.pretrain.train import lr_multiplier
-from genpt.resources import default_corpus_dir
 from genpt.tokenizer.train import train_tokenizer
 
 # Small enough that a run takes seconds: the tiny preset on 64-token windows.
@@ -25,11 +24,8 @@ FAST = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_pre
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    for name in ("Carroll_Alice_s_Adventures_in_Wonderland", "Wilde_The_Picture_of_Dorian_Gray"):
-        with gzip.open(default_corpus_dir() / f"{name}.txt.gz", "rt", encoding="utf-8") as book:
-            (folder / f"{name}.txt").write_text(book.read(), encoding="utf-8")
-    return folder
+    return write_books(tmp_path_factory.mktemp("corpus"), "Carroll_Alice_s_Adventures_in_Wonderland",
+                       "Wilde_The_Picture_of_Dorian_Gray")
 
 
 @pytest.fixture(scope="module")

@@ -329,24 +329,28 @@ def assert_nothing_written(parent: Path, cache_name: str = "data") -> None:
     assert not [path.name for path in parent.iterdir() if path.name.startswith(f".{cache_name}")]
 
 
-def test_empty_corpus_is_an_error(tokenizer_dir, tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
+def empty_files(folder: Path) -> Path:
     (folder / "a.txt").write_text("")
     (folder / "b.txt").write_text(" \n\n")
-    output = tmp_path / "out"
-    output.mkdir()
-    with pytest.raises(GenptError, match="no text found"):
-        prepare([folder], tokenizer_dir, output / "data")
-    assert_nothing_written(output)
+    return folder
 
 
-def test_non_utf8_file_is_an_error_and_leaves_nothing_behind(tokenizer_dir, small_corpus, tmp_path):
-    (small_corpus / "doc99.txt").write_bytes(b"Fine text.\nThen \xff\xfe broken.\n")
+def broken_utf8(folder: Path) -> Path:
+    (folder / "doc99.txt").write_bytes(b"Fine text.\nThen \xff\xfe broken.\n")
+    return folder
+
+
+@pytest.mark.parametrize(("corpus", "message"), [
+    (empty_files, "no text found"),
+    (broken_utf8, "doc99.txt: line 2 .*expected UTF-8"),
+])
+def test_bad_corpus_is_an_error_and_leaves_nothing_behind(tokenizer_dir, small_corpus, tmp_path, corpus, message):
+    folder = small_corpus if corpus is broken_utf8 else tmp_path / "empty"
+    folder.mkdir(exist_ok=True)
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(GenptError, match="doc99.txt: line 2 .*expected UTF-8"):
-        prepare([small_corpus], tokenizer_dir, output / "data")
+    with pytest.raises(GenptError, match=message):
+        prepare([corpus(folder)], tokenizer_dir, output / "data")
     assert_nothing_written(output)
 
 

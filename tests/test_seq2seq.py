@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from interrupt import interrupt_after_step
+from helpers import interrupt_after_step
 from safetensors.torch import load_file
 
 from genpt.baselines.seq2seq import Encoded, GPTCollator, Seq2SeqConfig, read_parallel

@@ -244,9 +244,13 @@ def test_qqp_layout(tmp_path):
     ("sst2", "sentence\tlabel\n", r"has no examples"),
 ])
 def test_bad_glue_files_name_the_file(tmp_path, name, text, message):
-    path = write(tmp_path / "bad.tsv", text)
+    assert_one_line_naming(write(tmp_path / "bad.tsv", text), message, lambda path: read_split(TASKS[name], "train", file=path))
+
+
+def assert_one_line_naming(path: Path, message: str, read) -> None:
+    """Reading `path` fails with one line that names the file and says `message`."""
     with pytest.raises(GenptError, match=message) as caught:
-        read_split(TASKS[name], "train", file=path)
+        read(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -440,7 +444,4 @@ def test_read_custom_unlabelled_test_file(tmp_path):
     ("d.txt", "text\n", r"unsupported file type \.txt"),
 ])
 def test_bad_custom_files_name_the_file(tmp_path, name, text, message):
-    path = write(tmp_path / name, text)
-    with pytest.raises(GenptError, match=message) as caught:
-        read_custom(path)
-    assert str(path) in str(caught.value)
+    assert_one_line_naming(write(tmp_path / name, text), message, read_custom)

@@ -1,6 +1,5 @@
 """Nothing lost, nothing silently wrong: each test was a reproduced bug (issue 13)."""
 
-import gzip
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import write_books
 
 from genpt.cli import main
 from genpt.metrics import pearson
@@ -31,10 +31,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus")
-    with gzip.open(default_corpus_dir() / "Carroll_Alice_s_Adventures_in_Wonderland.txt.gz", "rt", encoding="utf-8") as book:
-        (folder / "alice.txt").write_text(book.read(), encoding="utf-8")
-    return folder
+    return write_books(tmp_path_factory.mktemp("corpus"), "Carroll_Alice_s_Adventures_in_Wonderland")
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,34 @@ class GPTPromptDecoder:
     def reorder(self, rows: torch.Tensor) -> None:
         self.pending, self.mask = self.pending.index_select(0, rows), self.mask.index_select(0, rows)
         self.cache.reorder(rows)
+
+
+class DecodesFromSource:
+    """`generate` for the encoder-decoders: each builds an `IncrementalDecoder` from its
+    encoded sources (`start_decoding`); decoding is then the same for both."""
+
+    def start_decoding(self, src_ids: torch.Tensor, src_mask: torch.Tensor | None) -> IncrementalDecoder:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        src_ids: torch.Tensor,  # (B, S)
+        src_mask: torch.Tensor | None,  # (B, S)
+        bos_id: int,
+        eos_id: int,
+        max_length: int,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+    ) -> torch.Tensor:
+        """Output ids after bos, (B, <= max_length), padded with eos once a row has ended:
+        greedy with one beam, beam search otherwise (the Transformer paper: 4 beams, penalty 0.6).
+
+        Dropout stays as the caller set it: call `eval()` first.
+        """
+        B, device = src_ids.size(0), src_ids.device
+        decoder = self.start_decoding(src_ids, src_mask)  # each source encoded once
+        if num_beams == 1:
+            return greedy_decode(decoder, bos_id, eos_id, B, max_length, device=device)
+        decoder.reorder(torch.arange(B, device=device).repeat_interleave(num_beams))  # beams of a source adjacent
+        return beam_search(decoder, bos_id, eos_id, B, max_length, num_beams, length_penalty, device=device)

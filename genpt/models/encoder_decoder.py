@@ -27,7 +27,7 @@ from torch import nn
 from genpt.config import NamedConfig
 from genpt.errors import GenptError
 from genpt.models import ops
-from genpt.models.decoding import beam_search, greedy_decode
+from genpt.models.decoding import DecodesFromSource
 from genpt.models.gpt import (
     IGNORE_INDEX,
     padding_aware_causal_mask,
@@ -58,25 +58,19 @@ class TransformerConfig(NamedConfig):
         self.validate()
 
     def validate(self) -> None:
-        for field in ("vocab_size", "max_positions", "n_layer", "n_head", "d_model", "d_ff"):
-            if not isinstance(getattr(self, field), int) or getattr(self, field) <= 0:
-                raise GenptError(f"{field} must be a positive integer, got {getattr(self, field)!r}")
+        self.check_positive("vocab_size", "max_positions", "n_layer", "n_head", "d_model", "d_ff")
         if self.d_model % self.n_head != 0:
             raise GenptError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
         if self.d_model % 2 != 0:
             raise GenptError(f"d_model must be even for sinusoidal positions, got {self.d_model}")
-        for field in ("dropout", "label_smoothing"):
-            if not 0.0 <= getattr(self, field) < 1.0:
-                raise GenptError(f"{field} must be in [0, 1), got {getattr(self, field)}")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise GenptError(f"pad_id must be a token id below vocab_size ({self.vocab_size}), got {self.pad_id}")
+        self.check_probabilities("dropout", "label_smoothing")
+        self.check_pad_id()
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
     kind = "Transformer"
-    preset_noun = "Transformer preset"
 
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
@@ -225,7 +219,7 @@ def key_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     return mask.bool()[:, None, None, :]
 
 
-class EncoderDecoder(nn.Module):
+class EncoderDecoder(DecodesFromSource, nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = config
@@ -325,32 +319,9 @@ class EncoderDecoder(nn.Module):
                                    label_smoothing=self.config.label_smoothing)
         return logits, loss
 
-    @torch.no_grad()
-    def generate(
-        self,
-        src_ids: torch.Tensor,  # (B, S)
-        src_mask: torch.Tensor | None,  # (B, S)
-        bos_id: int,
-        eos_id: int,
-        max_length: int,
-        num_beams: int = 1,
-        length_penalty: float = 1.0,
-    ) -> torch.Tensor:
-        """Output ids (B, <= max_length) after bos, padded with eos once a row has ended.
-
-        Greedy with one beam, beam search otherwise (the paper: 4 beams, penalty 0.6).
-        Dropout stays as the caller set it: call `eval()` first.
-        """
-        B = src_ids.size(0)
-        memory = self.encode(src_ids, src_mask)  # (B, S, C)
-        if num_beams > 1:  # beam_search wants each source's beams as adjacent rows
-            memory = memory.repeat_interleave(num_beams, dim=0)  # (B * K, S, C)
-            src_mask = src_mask.repeat_interleave(num_beams, dim=0) if src_mask is not None else None
-        state = TransformerDecoderState(self, memory, src_mask)
-        if num_beams == 1:
-            return greedy_decode(state, bos_id, eos_id, B, max_length, device=src_ids.device)
-        return beam_search(state, bos_id, eos_id, B, max_length, num_beams=num_beams,
-                           length_penalty=length_penalty, device=src_ids.device)
+    def start_decoding(self, src_ids: torch.Tensor, src_mask: torch.Tensor | None) -> TransformerDecoderState:
+        """Encode the sources once; the returned state decodes one token per row per `step`."""
+        return TransformerDecoderState(self, self.encode(src_ids, src_mask), src_mask)
 
 
 class TransformerDecoderState:

@@ -39,7 +39,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from genpt.config import NamedConfig
 from genpt.errors import GenptError
 from genpt.models import ops
-from genpt.models.decoding import beam_search, greedy_decode
+from genpt.models.decoding import DecodesFromSource
 from genpt.models.gpt import IGNORE_INDEX
 
 AttentionType = Literal["bahdanau", "luong"]
@@ -65,19 +65,13 @@ class LSTMConfig(NamedConfig):
         self.validate()
 
     def validate(self) -> None:
-        for field in ("vocab_size", "embedding_dim", "hidden_size", "n_layer"):
-            if getattr(self, field) <= 0:
-                raise GenptError(f"{field} must be a positive integer, got {getattr(self, field)}")
+        self.check_positive("vocab_size", "embedding_dim", "hidden_size", "n_layer")
         if self.attention not in ("bahdanau", "luong"):
             raise GenptError(f"attention must be 'bahdanau' or 'luong', got {self.attention!r}")
-        for field in ("dropout", "label_smoothing"):
-            if not 0.0 <= getattr(self, field) < 1.0:
-                raise GenptError(f"{field} must be in [0, 1), got {getattr(self, field)}")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise GenptError(f"pad_id must be a token id below vocab_size ({self.vocab_size}), got {self.pad_id}")
+        self.check_probabilities("dropout", "label_smoothing")
+        self.check_pad_id()
 
     kind = "LSTM"
-    preset_noun = "LSTM preset"
 
     @classmethod
     def presets(cls) -> dict[str, dict[str, Any]]:
@@ -144,7 +138,7 @@ class Attention(nn.Module):
         return weights @ memory  # (B, T, 2H)
 
 
-class LSTMSeq2Seq(nn.Module):
+class LSTMSeq2Seq(DecodesFromSource, nn.Module):
     def __init__(self, config: LSTMConfig):
         super().__init__()
         self.config = config
@@ -265,29 +259,6 @@ class LSTMSeq2Seq(nn.Module):
         """Encode the sources once; the returned state decodes one token per row per `step`."""
         memory, state = self.encode(src_ids, src_mask)
         return LSTMDecodingState(self, memory, self.attention.keys(memory), src_mask.bool(), state)
-
-    @torch.no_grad()
-    def generate(
-        self,
-        src_ids: torch.Tensor,  # (B, S)
-        src_mask: torch.Tensor,  # (B, S)
-        bos_id: int,
-        eos_id: int,
-        max_length: int,
-        num_beams: int = 1,
-        length_penalty: float = 1.0,
-    ) -> torch.Tensor:
-        """Output ids after bos, (B, <= max_length), eos-padded: greedy, or beam search.
-
-        Call `eval()` first, as for `GPT.generate`: dropout stays on in training mode.
-        """
-        B = src_ids.size(0)
-        decoder = self.start_decoding(src_ids, src_mask)
-        if num_beams == 1:
-            return greedy_decode(decoder, bos_id, eos_id, B, max_length, device=src_ids.device)
-        # Encode each source once, then copy its rows num_beams times, beams of a source adjacent.
-        decoder.reorder(torch.arange(B, device=src_ids.device).repeat_interleave(num_beams))
-        return beam_search(decoder, bos_id, eos_id, B, max_length, num_beams, length_penalty, device=src_ids.device)
 
 
 class LSTMDecodingState:

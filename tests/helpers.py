@@ -1,5 +1,7 @@
-"""Ctrl-C at a known point of a run, for the exact-resume tests: a real SIGINT, no mocks."""
+"""What several test files share: real corpora on disk, and Ctrl-C at a known point of a run
+(a real SIGINT, no mocks) for the exact-resume tests."""
 
+import gzip
 import json
 import os
 import signal
@@ -27,3 +29,14 @@ def interrupt_after_step(run: Path, step: int) -> threading.Thread:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     return watcher
+
+
+def write_books(folder: Path, *names: str) -> Path:
+    """The embedded demo books `names`, unzipped into `folder` as plain text files."""
+    from genpt.resources import default_corpus_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with gzip.open(default_corpus_dir() / f"{name}.txt.gz", "rt", encoding="utf-8") as book:
+            (folder / f"{name}.txt").write_text(book.read(), encoding="utf-8")
+    return folder
