@@ -215,18 +215,28 @@ def translate(model: torch.nn.Module, data: list[Encoded], ids: SpecialIds, conf
 def _generate(model: torch.nn.Module, items: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig) -> list[list[int]]:
     B, K = len(items), config.num_beams
     max_length = config.max_target_length + 1  # the target and its eos
-    device = next(model.parameters()).device
+    inputs = decoder_inputs(model, items, ids, config)
     if config.arch != "gpt":  # the encoder-decoders decode themselves
-        sources = [item.source + [ids.extract] for item in items]
-        return model.generate(_pad(sources, ids.pad, device=device), _mask(sources, device=device), ids.start, ids.extract,
-                              max_length, num_beams=K, length_penalty=config.length_penalty).tolist()
-    context = model.config.n_positions
-    prompts = [[ids.start, *item.source[: max(1, context - max_length - 2)]] for item in items]  # delim is fed first
-    decoder = GPTPromptDecoder(model, _pad(prompts, ids.pad, left=True, device=device), _mask(prompts, left=True, device=device))
+        return model.generate(inputs["ids"], inputs["mask"], ids.start, ids.extract, max_length, num_beams=K,
+                              length_penalty=config.length_penalty).tolist()
+    device = inputs["ids"].device
+    decoder = GPTPromptDecoder(model, inputs["ids"], inputs["mask"])
     if K == 1:
         return greedy_decode(decoder, ids.delim, ids.extract, B, max_length, device=device).tolist()
     decoder.reorder(torch.arange(B, device=device).repeat_interleave(K))  # beams of one prompt adjacent
     return beam_search(decoder, ids.delim, ids.extract, B, max_length, K, config.length_penalty, device=device).tolist()
+
+
+def decoder_inputs(model: torch.nn.Module, items: list[Encoded], ids: SpecialIds, config: Seq2SeqConfig) -> dict[str, torch.Tensor]:
+    """What decoding starts from, on the model's device: the encoder-decoders' sources
+    `x eos` (right-padded), or GPT's prompts `start x` (left-padded; `delim` is fed first)."""
+    device = next(model.parameters()).device
+    if config.arch != "gpt":
+        sources = [item.source + [ids.extract] for item in items]
+        return {"ids": _pad(sources, ids.pad, device=device), "mask": _mask(sources, device=device)}
+    room = max(1, model.config.n_positions - (config.max_target_length + 1) - 2)
+    prompts = [[ids.start, *item.source[:room]] for item in items]
+    return {"ids": _pad(prompts, ids.pad, left=True, device=device), "mask": _mask(prompts, left=True, device=device)}
 
 
 def _until_eos(tokens: list[int], eos: int) -> list[int]:
@@ -236,6 +246,15 @@ def _until_eos(tokens: list[int], eos: int) -> list[int]:
 @torch.no_grad()
 def validation_loss(model: torch.nn.Module, data: list[Encoded], collate, arch: str, batch_size: int) -> float:
     """Mean per-token cross-entropy over `data` (label smoothing included for the Transformer)."""
+    total, tokens = validation_loss_sums(model, data, collate, arch, batch_size)
+    return (total / tokens.clamp(min=1)).item()  # the one host sync of an evaluation
+
+
+@torch.no_grad()
+def validation_loss_sums(model: torch.nn.Module, data: list[Encoded], collate, arch: str,
+                         batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed token cross-entropy, tokens) over `data`, computed on the model's device."""
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -245,8 +264,8 @@ def validation_loss(model: torch.nn.Module, data: list[Encoded], collate, arch: 
         count = target_tokens(batch, arch).double()
         total += loss_of(model, batch, arch).double() * count
         tokens += count
-    model.train()
-    return (total / tokens.clamp(min=1)).item()
+    model.train(was_training)
+    return total, tokens
 
 
 def target_tokens(batch: dict[str, torch.Tensor], arch: str) -> torch.Tensor:
@@ -283,7 +302,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
 
     accelerator = new_accelerator(config.mixed_precision)
     set_seed(config.seed, device_specific=True)
-    steps_per_epoch = math.ceil(len(train) / (config.batch_size * accelerator.num_processes))
+    steps_per_epoch = engine.steps_per_epoch(len(train), config.batch_size, accelerator.num_processes)
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     optimizer, scheduler = optimizer_and_schedule(model, config, total_steps, accelerator.device)
     state = engine.restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else engine.TrainState()

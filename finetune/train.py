@@ -89,7 +89,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     accelerator = new_accelerator(config.mixed_precision)
     set_seed(config.seed, device_specific=True)
     optimizer = adamw(model, lr=config.learning_rate, weight_decay=config.weight_decay, device=accelerator.device)
-    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * accelerator.num_processes))
+    steps_per_epoch = engine.steps_per_epoch(len(train_set), config.batch_size, accelerator.num_processes)
     total_steps = config.max_steps or steps_per_epoch * config.num_train_epochs
     scheduler = _linear_schedule(optimizer, total_steps, config.warmup_ratio)
     state = engine.restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else engine.TrainState()

@@ -350,6 +350,11 @@ def to_device(batch: Any, device: torch.device) -> Any:
 # ---- batches by epoch ---------------------------------------------------------------------------------
 
 
+def steps_per_epoch(examples: int, batch_size: int, processes: int) -> int:
+    """Optimizer steps in one pass over `examples`: every process takes its own batches."""
+    return math.ceil(examples / (batch_size * processes))
+
+
 class EpochSampler(Sampler[int]):
     """A shuffled order that is a pure function of (seed, epoch): `set_epoch` picks the epoch,
     so a data loader is prepared once and a resumed run sees the same order. With

@@ -12,7 +12,6 @@ from typing import Any
 import torch
 
 from genpt import checkpoint as ckpt
-from genpt.perf import keep_freed_memory
 
 
 def multi_process_launch() -> bool:
@@ -27,18 +26,43 @@ def resolve_mixed_precision(choice: str) -> str:
         return choice
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
+    return "bf16" if cpu_computes_bf16() else "no"
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX-512-BF16 or AMX), so bf16 beats fp32.
+
+    PyTorch answers through a private function; where it is missing, the CPU's own flags say.
+    """
+    probe = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    if probe is not None:
+        try:
+            return bool(probe())
+        except RuntimeError:  # an operator this build does not have
+            pass
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: be safe, train in fp32
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def reset_accelerate_state() -> None:
+    """Forget accelerate's per-process state, so a second run in one Python session (another
+    precision, say) does not inherit the first run's settings. accelerate offers this only
+    privately; without it, runs in one session keep the first run's precision."""
+    from accelerate.state import AcceleratorState
+
+    reset = getattr(AcceleratorState, "_reset_state", None)
+    if reset is not None:
+        reset(reset_partial_state=True)
 
 
 def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) -> Any:
     from accelerate import Accelerator
 
     if not multi_process_launch():
-        # accelerate keeps its state per process; a second run in the same Python session
-        # (another precision, say) must not inherit the first run's settings.
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
+        reset_accelerate_state()
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(mixed_precision),
         gradient_accumulation_steps=gradient_accumulation_steps,
@@ -46,8 +70,6 @@ def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) 
         # when told it runs on CPU; alone, it would train each process separately.
         cpu=multi_process_launch() and not torch.cuda.is_available(),
     )
-    if accelerator.device.type == "cpu":
-        keep_freed_memory()  # activations are re-allocated every step: reuse, don't re-fault
     return accelerator
 
 

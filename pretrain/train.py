@@ -302,7 +302,7 @@ def _write_run_folder(run: RunConfig, output_dir: Path) -> None:
 
 def _fingerprint(batch: torch.Tensor) -> torch.Tensor:
     """A number that differs when the windows differ (positions weight the tokens)."""
-    weights = torch.arange(1, batch.numel() + 1, dtype=torch.float64).view_as(batch)
+    weights = torch.arange(1, batch.numel() + 1, dtype=torch.float64, device=batch.device).view_as(batch)
     return (batch.double() * weights).sum() / batch.numel()
 
 

@@ -53,16 +53,18 @@ class Collator:
     def __call__(self, items: list[EncodedExample]) -> dict[str, torch.Tensor]:
         K = len(items[0].sequences)
         T = max(len(seq) for item in items for seq in item.sequences)
-        input_ids = torch.full((len(items), K, T), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(items), K, T), dtype=torch.long)
+        host = torch.device("cpu")  # batches are built on the host; the training engine moves them
+        input_ids = torch.full((len(items), K, T), self.pad_id, dtype=torch.long, device=host)
+        attention_mask = torch.zeros((len(items), K, T), dtype=torch.long, device=host)
         for b, item in enumerate(items):
             for k, seq in enumerate(item.sequences):
-                input_ids[b, k, : len(seq)] = torch.tensor(seq)
+                input_ids[b, k, : len(seq)] = torch.tensor(seq, device=host)
                 attention_mask[b, k, : len(seq)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-                 "positions": torch.tensor([item.position for item in items])}
+                 "positions": torch.tensor([item.position for item in items], device=host)}
         if items[0].label is not None:
-            batch["labels"] = torch.tensor([item.label for item in items], dtype=torch.float32 if self.regression else torch.long)
+            dtype = torch.float32 if self.regression else torch.long
+            batch["labels"] = torch.tensor([item.label for item in items], dtype=dtype, device=host)
         return batch
 
 

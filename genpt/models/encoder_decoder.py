@@ -210,11 +210,12 @@ class DecoderLayer(nn.Module):
 
 
 def key_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Boolean (B, 1, 1, S): every query may attend the real keys; None if nothing is padded.
+    """Boolean (B, 1, 1, S): every query may attend the real keys; None when no mask is given.
 
-    A source must hold at least one real token, or its queries attend nothing (NaN).
+    A given mask is applied even when it pads nothing: finding out would stall a GPU on a host
+    sync. A source must hold at least one real token, or its queries attend nothing (NaN).
     """
-    if mask is None or bool(mask.all()):
+    if mask is None:
         return None
     return mask.bool()[:, None, None, :]
 

@@ -170,7 +170,7 @@ class GPT(nn.Module):
         S = T + (cache.length if cache is not None else 0)  # positions seen, earlier ones included
         if S > self.config.n_positions:
             raise ValueError(f"sequence of {S} tokens is longer than the context of {self.config.n_positions}")
-        attn_mask = padding_aware_causal_mask(attention_mask, S, queries=T)  # (B, 1, T, S) or None
+        attn_mask = padding_aware_causal_mask(attention_mask, S, queries=T, device=input_ids.device)  # (B, 1, T, S) or None
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask, S, input_ids.device)[:, S - T :]
         x = self.drop(self.wte(input_ids) + self.wpe(position_ids))  # (B, T, C)
@@ -215,19 +215,22 @@ class GPT(nn.Module):
         return input_ids
 
 
-def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None) -> torch.Tensor | None:
-    """Boolean (B, 1, Q, T) mask, True where a query may attend a key; None if unpadded.
+def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None,
+                              device: torch.device | None = None) -> torch.Tensor | None:
+    """Boolean (B, 1, Q, T) mask, True where a query may attend a key; None when no mask is
+    needed (no padding mask given and all T positions are queries: SDPA's causal flag).
 
     The Q queries are the last `queries` of the T positions (all of them by default: fewer
     when cached decoding runs only the new tokens). A real token sees the real tokens at or
     before it. Every position also sees itself, so a padding query never has an empty row
-    (which would give NaN); its output is ignored anyway. None ("causal, nothing padded")
-    only when Q = T: SDPA's causal flag aligns queries with the first keys, not the last.
+    (which would give NaN); its output is ignored anyway. A given padding mask is always
+    applied, even when it pads nothing: finding out would stall a GPU on a host sync.
+    The mask is built on `device` (the padding mask's, when given).
     """
     Q = T if queries is None else queries
-    if Q == T and (attention_mask is None or bool(attention_mask.all())):
+    if attention_mask is None and Q == T:
         return None
-    device = attention_mask.device if attention_mask is not None else None
+    device = attention_mask.device if attention_mask is not None else device
     causal = torch.ones(Q, T, dtype=torch.bool, device=device).tril(diagonal=T - Q)  # (Q, T): query i is position T-Q+i
     if attention_mask is None:
         return causal[None, None]  # (1, 1, Q, T)

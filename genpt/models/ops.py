@@ -42,7 +42,9 @@ class _CrossEntropy(torch.autograd.Function):
             raise RuntimeError("genpt cross_entropy: a second backward through the same graph is not supported")
         ctx.log_probs_consumed = True  # the in-place exp below overwrites them
         log_probs, safe_targets, valid, count = ctx.saved_tensors
-        row_scale = (grad_output / count) * valid  # (N,); ignored rows get no gradient
+        # Ignored rows get no gradient; an all-ignored batch none at all (its loss is NaN, as
+        # F.cross_entropy's, but its gradient zeros, as F.cross_entropy's: never NaN weights).
+        row_scale = (grad_output / count.clamp(min=1)) * valid  # (N,)
         grad = log_probs.exp_().mul_(row_scale[:, None])  # softmax, scaled
         grad.scatter_add_(1, safe_targets[:, None], -row_scale[:, None])  # minus one-hot
         return grad, None, None
@@ -135,13 +137,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int):
         # hidden (N, C), weight (V, C), targets (N,)
         valid = targets != ignore_index
-        row_scale = valid / valid.sum()  # (N,): mean over the real targets
+        count = valid.sum()
+        # Mean over the real targets. An all-ignored batch: a NaN loss and zero gradients, as
+        # F.cross_entropy gives (the clamp keeps NaN out of the gradients).
+        row_scale = valid / count.clamp(min=1)  # (N,)
         safe_targets = torch.where(valid, targets, 0)
         grad_hidden = torch.empty_like(hidden)  # (N, C)
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
         # Cast once, not once per chunk as autocast would: the weight is the size of the vocabulary.
-        device_type = hidden.device.type
-        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+        dtype = _autocast_dtype(hidden.device.type) or hidden.dtype
         hidden_c, weight_c = hidden.to(dtype), weight.to(dtype)
         # d W accumulates in the weight's dtype: in place when the matmuls produce that dtype.
         grad_weight = torch.zeros_like(weight)  # (V, C)
@@ -163,12 +167,20 @@ class _LinearCrossEntropy(torch.autograd.Function):
             else:
                 grad_weight += torch.mm(grad_logits.t(), h)
         ctx.save_for_backward(grad_hidden, grad_weight)
-        return loss
+        return torch.where(count > 0, loss, torch.nan)  # NaN when nothing was scored, with no host sync
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         grad_hidden, grad_weight = ctx.saved_tensors
         return grad_hidden * grad_output, grad_weight * grad_output, None, None
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast computes matmuls in on this device type now, or None when it is off
+    (or when the device has no autocast, as the meta device)."""
+    if not torch.amp.is_autocast_available(device_type) or not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
 
 
 def linear_cross_entropy(
