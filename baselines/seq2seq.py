@@ -314,7 +314,8 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
                         logging_steps=config.logging_steps, eval_steps=config.eval_steps, save_steps=config.save_steps,
                         save_total_limit=config.save_total_limit)
     log = engine.MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="seq2seq")
-    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(config))
+    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir,
+                            dataclasses.asdict(config), resumed_from=resume_from)
     stage = Seq2SeqStage(config, accelerator, loader, validation, collate, output_dir,
                          name=f"genpt seq2seq {config.arch} {config.source_lang}->{config.target_lang}")
     with stop_on_interrupt("genpt seq2seq") as interrupted:

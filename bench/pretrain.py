@@ -11,13 +11,16 @@ contender runs `--rounds` times in alternating order, and its best median counts
 
     python bench/pretrain.py                                  # mini preset, embedded books, fp32 and bf16, 2 rounds
     python bench/pretrain.py --input ../shared/data/gutenberg/books --strip_gutenberg
+    python bench/pretrain.py --device cuda --precisions bf16
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,7 +87,7 @@ def trainer_tokens_per_second(run: RunConfig, tokens, workdir: Path, warmup: int
         max_grad_norm=t.max_grad_norm,
         optim="adamw_torch_fused",
         bf16=t.mixed_precision == "bf16",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # --device cpu hides the GPUs from both contenders
         dataloader_num_workers=0,
         logging_steps=10**9,
         save_strategy="no",
@@ -110,7 +113,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16"])
     parser.add_argument("--rounds", type=int, default=2, help="runs of each contender, in alternating order; the best counts")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before CUDA starts: both contenders train on the CPU
+    elif not torch.cuda.is_available():
+        sys.exit("bench/pretrain.py: --device cuda, but this machine has no CUDA GPU")
     keep_freed_memory()  # the same allocator setting for both contenders
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +130,7 @@ def main() -> None:
         corpus = prepare_corpus(args.input, tokenizer, workdir / "data", strip_gutenberg=args.strip_gutenberg, show_progress=False)
         train_tokens = corpus.train_tokens()
         model = GPTConfig.from_name(args.preset, vocab_size=len(load_tokenizer(tokenizer)))
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; preset {args.preset}, "
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; preset {args.preset}, "
               f"batch {args.batch_size} x {model.n_positions} tokens, {args.steps} steps ({args.warmup} warm-up)")
         print("| precision | genpt pretrain tokens/s | HF Trainer (OpenAIGPTLMHeadModel) tokens/s | genpt speed-up |")
         print("|---|---:|---:|---:|")

@@ -104,7 +104,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
                         logging_steps=config.logging_steps, eval_each_epoch=True, save_steps=config.save_steps,
                         save_each_epoch=True, save_total_limit=config.save_total_limit)
     log = engine.MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="finetune")
-    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, dataclasses.asdict(resolved))
+    trainer = engine.Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir,
+                            dataclasses.asdict(resolved), resumed_from=resume_from)
     stage = FinetuneStage(resolved, task, accelerator, loader, dev_set, dev_loader, output_dir)
     with stop_on_interrupt("genpt finetune") as interrupted:
         stop_reason = trainer.run(stage, interrupted, show_progress and accelerator.is_main_process)

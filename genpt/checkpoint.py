@@ -91,7 +91,7 @@ def save_checkpoint(
     *,
     weights: dict[str, torch.Tensor],
     state: dict[str, Any],
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict[str, Any] | None = None,  # or its state dict
     scheduler: Any = None,
     rng_states: list[dict[str, Any]] | None = None,
     config_yaml: str | None = None,
@@ -101,7 +101,7 @@ def save_checkpoint(
     def fill(staging: Path) -> None:
         save_state_dict(weights, staging / MODEL_FILE)
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
+            torch.save(optimizer if isinstance(optimizer, dict) else optimizer.state_dict(), staging / OPTIMIZER_FILE)
         if scheduler is not None:
             torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
         if rng_states is not None:
@@ -154,14 +154,17 @@ def find_resume_checkpoint(output_dir: str | Path, resume: str | None) -> Path |
 def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                            accelerator: Any) -> dict[str, Any]:
     """Load a checkpoint's weights, optimizer, scheduler and this process's RNG state into a
-    run about to continue; returns the checkpoint's trainer state."""
-    if accelerator.distributed_type == "FSDP":
-        raise GenptError(f"--resume {folder}: resuming FSDP runs is not supported yet (their optimizer state is sharded)")
+    run about to continue (before `accelerator.prepare`); returns the checkpoint's trainer state.
+
+    Under FSDP the optimizer state is loaded after `prepare`, into the sharded optimizer
+    (`genpt.training.load_sharded_optimizer_state`; the training engine does it).
+    """
     state = read_state(folder)
     if state.get("world_size", 1) != accelerator.num_processes:
         raise GenptError(f"--resume {folder}: saved by {state.get('world_size')} processes, resumed by {accelerator.num_processes}")
     load_weights(model, folder / MODEL_FILE)
-    optimizer.load_state_dict(load_torch_file(folder / OPTIMIZER_FILE))
+    if not str(accelerator.distributed_type).endswith("FSDP"):
+        optimizer.load_state_dict(load_torch_file(folder / OPTIMIZER_FILE))
     scheduler.load_state_dict(load_torch_file(folder / SCHEDULER_FILE))
     restore_rng_state(load_torch_file(folder / RNG_FILE)[accelerator.process_index])
     return state

@@ -35,7 +35,7 @@ from torch.utils.data import Sampler
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
 from genpt.errors import GenptError
-from genpt.training import agreed, save_training_checkpoint
+from genpt.training import agreed, is_fsdp, load_sharded_optimizer_state, save_training_checkpoint
 
 # ---- the state a checkpoint holds ---------------------------------------------------------------
 
@@ -228,12 +228,16 @@ class Engine:
     output_dir: Path
     config: dict[str, Any]  # the run's resolved options, saved with each checkpoint (the resume check reads them)
     config_yaml: str | None = None  # also written into each checkpoint (pretraining: `--init checkpoints/step-N`)
+    resumed_from: Path | None = None  # the checkpoint this run continues, if any
     current_epoch: int = 0  # the epoch of the last step (0-based)
     _unsaved_tokens: torch.Tensor | int = 0  # tokens trained on since the state last counted them
 
     def run(self, stage: Stage, interrupted: dict[str, bool], show_progress: bool) -> str:
         """Train until the last step; returns "finished", "max_time_minutes" or "interrupted"."""
         s, state = self.schedule, self.state
+        if self.resumed_from is not None and is_fsdp(self.accelerator):  # the sharded optimizer exists only now
+            load_sharded_optimizer_state(self.accelerator, self.model, self.optimizer,
+                                         ckpt.load_torch_file(self.resumed_from / ckpt.OPTIMIZER_FILE))
         self.log.start_bar(s.total_steps, state.step, stage.name.removeprefix("genpt "), show_progress)
         started = time.perf_counter() - state.elapsed_seconds
         window, stop_reason = Window(), None

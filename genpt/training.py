@@ -134,9 +134,33 @@ def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer
     `keep`; every process calls it, only the main one writes."""
     rng_states = gather_objects(accelerator, ckpt.rng_state())
     weights = accelerator.get_state_dict(model)
+    optimizer_state = optimizer_state_dict(accelerator, model, optimizer)  # a collective under FSDP
     if accelerator.is_main_process:
-        ckpt.save_checkpoint(checkpoints_dir / ckpt.checkpoint_name(state["step"]), weights=weights, optimizer=optimizer,
+        ckpt.save_checkpoint(checkpoints_dir / ckpt.checkpoint_name(state["step"]), weights=weights, optimizer=optimizer_state,
                              scheduler=scheduler, rng_states=rng_states, config_yaml=config_yaml,
                              state={**state, "world_size": accelerator.num_processes})
         ckpt.prune_checkpoints(checkpoints_dir, keep)
     accelerator.wait_for_everyone()
+
+
+def is_fsdp(accelerator: Any) -> bool:
+    return str(accelerator.distributed_type).endswith("FSDP")
+
+
+def optimizer_state_dict(accelerator: Any, model: torch.nn.Module, optimizer: Any) -> dict[str, Any]:
+    """The optimizer's whole state: under FSDP each process holds a shard, gathered here into
+    one full state dict keyed by parameter name (every process must call this)."""
+    if not is_fsdp(accelerator):
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer),
+                                    options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_sharded_optimizer_state(accelerator: Any, model: torch.nn.Module, optimizer: Any, state: dict[str, Any]) -> None:
+    """Under FSDP, load a full optimizer state dict into the prepared (sharded) optimizer."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer), optim_state_dict=state,
+                             options=StateDictOptions(full_state_dict=True))

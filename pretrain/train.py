@@ -93,7 +93,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
                         eval_on_stop=True, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
                         max_time_minutes=t.max_time_minutes)
     log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="pretrain")
-    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, config, run.to_yaml())
+    engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, config, run.to_yaml(),
+                    resumed_from=resume_from)
     stage = PretrainStage(run, corpus, accelerator, output_dir)
     with stop_on_interrupt("genpt pretrain") as interrupted:
         stop_reason = engine.run(stage, interrupted, show_progress and accelerator.is_main_process)
