@@ -308,8 +308,10 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     state = engine.restore(resume_from, (model, optimizer, scheduler), accelerator) if resume_from else engine.TrainState()
     loader = engine.epoch_loader(train, collate, config.batch_size, config.seed, [len(e.source) + len(e.target) for e in train])
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)  # once, for every epoch
-    if accelerator.is_main_process and resume_from is None:
-        _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
+    if accelerator.is_main_process:
+        engine.clean_run_folder(output_dir)
+        if resume_from is None:
+            _start_run_folder(output_dir, accelerator.unwrap_model(model), config, tokenizer, tokenizer_dir)
     schedule = engine.Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
                         logging_steps=config.logging_steps, eval_steps=config.eval_steps, save_steps=config.save_steps,
                         save_total_limit=config.save_total_limit)

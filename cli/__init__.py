@@ -45,6 +45,18 @@ def _keep_freed_memory() -> None:
               "training runs, a few percent slower on a CPU", file=sys.stderr)
 
 
+def is_storage_error(error: BaseException) -> bool:
+    """A file could not be read or written: a read-only or full disk, a missing permission."""
+    return isinstance(error, OSError) or type(error).__name__ == "SafetensorError"
+
+
+def describe_storage_error(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    return str(error).splitlines()[0][:300]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genpt",
@@ -78,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"genpt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - only I/O failures become one line; the rest are bugs
+        if not is_storage_error(error):
+            raise
+        print(f"genpt {args.command}: error: {describe_storage_error(error)}", file=sys.stderr)
+        return 2
     return 0 if status is None else int(status)
 
 

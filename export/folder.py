@@ -26,7 +26,7 @@ import torch
 from tokenizers import processors
 
 from genpt import __version__, special_tokens
-from genpt.atomic import check_output_folder, refuse_nested, write_folder_atomically
+from genpt.atomic import check_output_folder, refuse_nested, remove_stale_staging, write_folder_atomically
 from genpt.config import read_yaml_mapping
 from genpt.convert import to_hf_config, to_hf_model, to_hf_state_dict
 from genpt.data.tasks import Task
@@ -57,6 +57,7 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool =
     if unfinished and not allow_unfinished:
         raise GenptError(f"--run {run_dir}: {unfinished}; finish it (run its command again with --resume auto), "
                          "or pass --allow_unfinished to export it as it is")
+    remove_stale_staging(output_dir.parent, {output_dir.name})  # what killed exports left
     if "task" in values:
         summary = _export_classifier(load_task_run(run_dir), values, output_dir, unfinished)
     else:

@@ -98,8 +98,10 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     model, optimizer, loader, dev_loader = accelerator.prepare(  # once, for every epoch
         model, optimizer, loader, eval_loader(dev_set, config.eval_batch_size, collator))
 
-    if accelerator.is_main_process and resume_from is None:
-        _start_run_folder(output_dir, model_config, task, resolved, pretrained)
+    if accelerator.is_main_process:
+        engine.clean_run_folder(output_dir)
+        if resume_from is None:
+            _start_run_folder(output_dir, model_config, task, resolved, pretrained)
     schedule = engine.Schedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, max_grad_norm=config.max_grad_norm,
                         logging_steps=config.logging_steps, eval_each_epoch=True, save_steps=config.save_steps,
                         save_each_epoch=True, save_total_limit=config.save_total_limit)

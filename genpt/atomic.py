@@ -7,6 +7,7 @@ interruption midway leaves nothing half-written behind.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,39 @@ from genpt.errors import GenptError
 def _staging_name(target: Path, suffix: str) -> Path:
     # Hidden, unique, beside the target (same file system, so the rename is atomic).
     return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{suffix}")
+
+
+_STAGING = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(\.old)?$")
+
+
+def remove_stale_staging(folder: str | Path, targets: set[str] | None = None) -> list[Path]:
+    """Remove what killed writers left in `folder`: staging names of `_staging_name`'s exact
+    form whose process is gone (only those staging `targets`, when given). Returns them."""
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _STAGING.match(entry.name)
+        if not match or (targets is not None and match["target"] not in targets) or _alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def write_folder_atomically(output_dir: str | Path, fill: Callable[[Path], None]) -> Path:

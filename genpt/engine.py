@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Sampler
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import write_file_atomically
+from genpt.atomic import remove_stale_staging, write_file_atomically
 from genpt.errors import GenptError
 from genpt.training import agreed, is_fsdp, load_sharded_optimizer_state, save_training_checkpoint
 
@@ -239,6 +239,13 @@ class Engine:
             load_sharded_optimizer_state(self.accelerator, self.model, self.optimizer,
                                          ckpt.load_torch_file(self.resumed_from / ckpt.OPTIMIZER_FILE))
         self.log.start_bar(s.total_steps, state.step, stage.name.removeprefix("genpt "), show_progress)
+        try:
+            return self._train(stage, interrupted)
+        finally:
+            self.log.close()  # the bar ends its line, so an error below it starts on a line of its own
+
+    def _train(self, stage: Stage, interrupted: dict[str, bool]) -> str:
+        s, state = self.schedule, self.state
         started = time.perf_counter() - state.elapsed_seconds
         window, stop_reason = Window(), None
         self.model.train()
@@ -262,7 +269,6 @@ class Engine:
                 stop_reason, logged = self.after_step(stage, window, epoch_done, interrupted)
                 if logged:
                     window = Window()
-        self.log.close()
         return stop_reason or "finished"
 
     def train_step(self, stage: Stage, micro_batches: Iterator[Any], window: Window) -> bool:
@@ -439,6 +445,14 @@ def check_run_folder(output_dir: Path, *, resuming: bool, overwrite: bool, holds
         again = f", {overwrite_option} to start again" if overwrite_option else ""
         raise GenptError(f"--output_dir {output_dir} holds an unfinished run; pass --resume auto to continue it{again}, "
                          "or choose another folder")
+
+
+def clean_run_folder(output_dir: Path) -> None:
+    """Remove the staging files and folders that killed runs left in the run folder (and its
+    checkpoints/); call it once every check has passed."""
+    remove_stale_staging(output_dir)
+    remove_stale_staging(output_dir / "checkpoints")
+    remove_stale_staging(output_dir.parent, {output_dir.name})
 
 
 def is_run_folder(folder: Path) -> bool:

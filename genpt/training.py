@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from genpt import checkpoint as ckpt
+from genpt.errors import GenptError
 
 
 def multi_process_launch() -> bool:
@@ -136,9 +137,19 @@ def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer
     weights = accelerator.get_state_dict(model)
     optimizer_state = optimizer_state_dict(accelerator, model, optimizer)  # a collective under FSDP
     if accelerator.is_main_process:
-        ckpt.save_checkpoint(checkpoints_dir / ckpt.checkpoint_name(state["step"]), weights=weights, optimizer=optimizer_state,
-                             scheduler=scheduler, rng_states=rng_states, config_yaml=config_yaml,
-                             state={**state, "world_size": accelerator.num_processes})
+        folder = checkpoints_dir / ckpt.checkpoint_name(state["step"])
+        try:
+            ckpt.save_checkpoint(folder, weights=weights, optimizer=optimizer_state, scheduler=scheduler,
+                                 rng_states=rng_states, config_yaml=config_yaml,
+                                 state={**state, "world_size": accelerator.num_processes})
+        except Exception as error:  # noqa: BLE001 - a full or read-only disk: say what survives
+            if not (isinstance(error, OSError) or type(error).__name__ == "SafetensorError"):
+                raise
+            complete = ckpt.list_checkpoints(checkpoints_dir)
+            last = complete[-1].name if complete else "none yet"
+            reason = (getattr(error, "strerror", None) or str(error).splitlines()[0])[:200]
+            raise GenptError(f"could not write the checkpoint {folder} ({reason}); the run is intact, its last complete "
+                             f"checkpoint is {last}: make room and continue with --resume auto") from None
         ckpt.prune_checkpoints(checkpoints_dir, keep)
     accelerator.wait_for_everyone()
 

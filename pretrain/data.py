@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from genpt import __version__
-from genpt.atomic import check_output_folder, write_folder_atomically
+from genpt.atomic import check_output_folder, remove_stale_staging, write_folder_atomically
 from genpt.data.corpus import (
     ByteCounter,
     Document,
@@ -160,6 +160,7 @@ def prepare_corpus(
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     _check_replaceable(cache_dir)  # again: the folder may have appeared meanwhile
+    remove_stale_staging(cache_dir.parent, {cache_dir.name})  # what killed preparations left
     write_folder_atomically(cache_dir, fill)
     return _opened(cache_dir, meta, reused=False)
 

@@ -28,7 +28,18 @@ import torch
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.config import GPTConfig, check_training_arguments
-from genpt.engine import Engine, MetricsLog, Schedule, StepLoss, TrainState, Window, check_resumable, check_run_folder, restore
+from genpt.engine import (
+    Engine,
+    MetricsLog,
+    Schedule,
+    StepLoss,
+    TrainState,
+    Window,
+    check_resumable,
+    check_run_folder,
+    clean_run_folder,
+    restore,
+)
 from genpt.errors import GenptError
 from genpt.models.gpt import GPT, training_flops_per_token
 from genpt.perf import matmul_peak_flops
@@ -64,14 +75,23 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
 
     accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
     set_seed(t.seed, device_specific=True)  # different dropout masks on each process
+    cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
+    new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
     with accelerator.main_process_first():  # one process prepares, the others reuse
         corpus = prepare_corpus(
-            run.data.inputs, run.data.tokenizer, run.data.cache_dir or output_dir / "data",
+            run.data.inputs, run.data.tokenizer, cache_dir,
             validation_fraction=run.data.validation_fraction, validation_inputs=run.data.validation_inputs,
             seed=t.seed, show_progress=show_progress and accelerator.is_main_process, **run.data.read_options(),
         )
-    _check_validation_size(corpus, t)
+    try:
+        _check_validation_size(corpus, t)
+    except GenptError:  # refused: take back the folders this command made
+        if accelerator.is_main_process:
+            for folder in new_folders:
+                shutil.rmtree(folder, ignore_errors=True)
+        raise
     if accelerator.is_main_process:
+        clean_run_folder(output_dir)
         _write_run_folder(run, output_dir)
 
     model = GPT(run.model)

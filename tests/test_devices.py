@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from genpt.baselines.config import Seq2SeqConfig
-from genpt.baselines.seq2seq import EncoderDecoderCollator, Encoded, GPTCollator, decoder_inputs, validation_loss_sums
+from genpt.baselines.seq2seq import Encoded, EncoderDecoderCollator, GPTCollator, decoder_inputs, validation_loss_sums
 from genpt.config import GPTConfig
 from genpt.data.transformations import SpecialIds
 from genpt.engine import StepLoss, Window, steps_per_epoch

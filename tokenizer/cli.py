@@ -67,7 +67,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = _with_inputs(config_from_cli(TokenizerConfig, args))
     options = dataclasses.asdict(config)
-    stats = train_tokenizer(options.pop("inputs"), output_dir=args.output_dir, **options)
+    stats = train_tokenizer(options.pop("inputs"), output_dir=args.output_dir, exit_on_interrupt=True, **options)
     print(format_training_summary(stats))
     return 0
 

@@ -12,8 +12,13 @@ plus `genpt_tokenizer.json` with the training statistics.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from genpt import __version__
-from genpt.atomic import check_output_folder, write_folder_atomically
+from genpt.atomic import check_output_folder, remove_stale_staging, write_folder_atomically
 from genpt.data.corpus import (
     ByteCounter,
     Document,
@@ -89,8 +94,12 @@ def train_tokenizer(
     dataset_config: str | None = None,
     split: str = "train",
     show_progress: bool = True,
+    exit_on_interrupt: bool = False,
 ) -> dict[str, Any]:
     """Train a byte-level BPE on `inputs`, save it to `output_dir`, and return statistics.
+
+    Ctrl-C stops it before anything is saved; with `exit_on_interrupt` (the command line) the
+    process ends at once even while merges are being learned.
 
     The corpus is streamed (memory stays flat whatever its size). `output_dir` appears
     only once complete; an older tokenizer there is replaced, anything else is refused.
@@ -113,8 +122,13 @@ def train_tokenizer(
         documents = iter_documents(
             sources, text_column=text_column, strip_gutenberg=strip_gutenberg, on_bytes=counter
         )
-        feed = _batches(_pieces(documents), on_end=lambda: bar.set_description_str("learning merges"))
-        tokenizer.train_from_iterator(feed, trainer=trainer)
+        with ctrl_c_watch(exit_at_once=exit_on_interrupt) as interrupted:
+            feed = _batches(_pieces(documents), on_end=lambda: bar.set_description_str("learning merges"),
+                            interrupted=interrupted)
+            try:
+                tokenizer.train_from_iterator(feed, trainer=trainer)
+            except _Interrupted:
+                raise KeyboardInterrupt from None
     seconds = counter.seconds
     _check_special_token_ids(tokenizer)
     add_gpt1_templates(tokenizer)
@@ -141,6 +155,7 @@ def train_tokenizer(
         (folder / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
 
     _check_replaceable(output_dir)  # again: the folder may have appeared while training
+    remove_stale_staging(output_dir.parent, {output_dir.name})  # what killed runs left
     write_folder_atomically(output_dir, save)
     return {**stats, "output_dir": str(output_dir)}
 
@@ -169,12 +184,67 @@ def _numbered_pieces(documents: Iterable[Document]) -> Iterator[tuple[int, str]]
             yield number, piece
 
 
-def _batches(pieces: Iterable[str], on_end: Callable[[], Any]) -> Iterator[list[str]]:
-    """Group pieces into lists for the trainer, and call `on_end` once all are read."""
+class _Interrupted(Exception):
+    """Ctrl-C seen while the trainer reads the corpus (raised through the `tokenizers` trainer)."""
+
+
+@contextmanager
+def ctrl_c_watch(exit_at_once: bool = False) -> Iterator[Callable[[], bool]]:
+    """A function that tells whether Ctrl-C was pressed, callable from any thread.
+
+    The `tokenizers` trainer runs with the main thread blocked in Rust, where Python's own
+    SIGINT handling waits until training ends (12.7 s on the Gutenberg corpus). A signal
+    wake-up pipe is written by the C-level handler at once: while the corpus is read, the
+    reading loop sees it and stops; while merges are learned (in Rust, out of Python's
+    reach), `exit_at_once` ends the process there and then, status 130. Nothing has been
+    written by then: the tokenizer is saved only after training. The command line asks for
+    that; a library caller (a notebook) is never killed, and gets KeyboardInterrupt once the
+    trainer returns.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end)
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)  # the pipe carries the news
+    seen = threading.Event()
+
+    def watch() -> None:
+        while True:
+            try:
+                data = os.read(read_end, 64)
+            except OSError:  # the pipe was closed: training ended
+                return
+            if not data:
+                return
+            if signal.SIGINT in data:
+                seen.set()
+                if exit_at_once:
+                    print("\ngenpt tokenizer: interrupted", file=sys.stderr, flush=True)
+                    os._exit(130)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        yield seen.is_set
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGINT, previous_handler)
+        os.close(write_end)  # the watcher reads the end of the pipe and returns
+        os.close(read_end)
+        if seen.is_set():
+            raise KeyboardInterrupt
+
+
+def _batches(pieces: Iterable[str], on_end: Callable[[], Any],
+             interrupted: Callable[[], bool] = lambda: False) -> Iterator[list[str]]:
+    """Group pieces into lists for the trainer, and call `on_end` once all are read; stop at Ctrl-C."""
     batch: list[str] = []
     for piece in pieces:
         batch.append(piece)
         if len(batch) == FEED_BATCH_PIECES:
+            if interrupted():
+                raise _Interrupted
             yield batch
             batch = []
     if batch:

@@ -1,0 +1,263 @@
+"""Bad input, one table (issue 13): every kind exits with status 2 and one line that names the
+file, line or option and says what was expected, and leaves the output folder as it was (or
+absent). Each case builds its own bad input on disk; the commands are the real `genpt` ones.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import write_books
+
+from genpt.cli import main
+from genpt.resources import default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
+
+PRETRAIN = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_precision", "no", "--eval_steps", "4",
+            "--save_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2", "--max_steps", "8"]
+
+
+@dataclass
+class Inputs:
+    """What the cases build on: a scratch folder, a corpus, a tokenizer and a finished run."""
+
+    tmp: Path
+    corpus: Path
+    tokenizer: Path
+    other_tokenizer: Path  # the same size, other merges
+    run: Path
+
+    def file(self, name: str, content: str | bytes) -> Path:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        return path
+
+    def copy_run(self, name: str = "copy") -> Path:
+        return Path(shutil.copytree(self.run, self.tmp / name))
+
+    def pretrain(self, *extra: str, output: str = "out") -> list[str]:
+        return ["pretrain", *PRETRAIN, "--tokenizer", str(self.tokenizer), "--input", str(self.corpus), *extra,
+                "--output_dir", str(self.tmp / output)]
+
+    def finetune(self, *extra: str, output: str = "out") -> list[str]:
+        return ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(self.run),
+                "--max_train_samples", "16", *extra, "--output_dir", str(self.tmp / output)]
+
+
+@dataclass
+class Case:
+    kind: str
+    build: Callable[[Inputs], list[str]]  # the command line (it may write the bad input first)
+    message: str  # a part of the one line
+    watched: str = "out"  # the output folder that must stay as it was
+
+
+def config_with(inputs: Inputs, text: str) -> str:
+    return str(inputs.file("bad.yaml", text))
+
+
+def truncated(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def checkpoint_of(run: Path) -> Path:
+    return sorted((run / "checkpoints").iterdir())[-1]
+
+
+class Boom:
+    def __reduce__(self):  # what a malicious pickle does when loaded unsafely
+        return (os.system, ("echo pwned > /tmp/genpt_pwned",))
+
+
+def malicious_hf_folder(inputs: Inputs) -> Path:
+    folder = inputs.tmp / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "openai-gpt", "vocab_size": 600, "n_positions": 64, "n_embd": 32, '
+                                        '"n_layer": 1, "n_head": 2}')
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Boom()))
+    return folder
+
+
+CASES = [
+    # -- text inputs ------------------------------------------------------------------------------
+    Case("empty corpus file", lambda i: ["tokenizer", "train", "--input", str(i.file("empty.txt", "")), "--output_dir",
+                                         str(i.tmp / "out")], "no text"),
+    Case("binary corpus file", lambda i: ["tokenizer", "train", "--input", str(i.file("bin.txt", b"abc\x00\x01\x02")),
+                                          "--output_dir", str(i.tmp / "out")], "NUL byte"),
+    Case("Latin-1 corpus file", lambda i: ["tokenizer", "train", "--input", str(i.file("latin.txt", b"caf\xe9 au lait\n")),
+                                           "--output_dir", str(i.tmp / "out")], "UTF-8"),
+    Case("missing input path", lambda i: ["tokenizer", "train", "--input", str(i.tmp / "no" / "such.txt"),
+                                          "--output_dir", str(i.tmp / "out")], "such.txt"),
+    Case("corpus too small for its validation split", lambda i: i.pretrain("--input", str(i.file("small/t.txt", "a few words.\n" * 30))),
+         "validation"),
+    # -- configs ------------------------------------------------------------------------------------
+    Case("invalid YAML", lambda i: ["pretrain", "--config", config_with(i, "model: [unclosed"), "--output_dir", str(i.tmp / "out")],
+         "not valid YAML"),
+    Case("unknown config key", lambda i: ["pretrain", "--config", config_with(i, "model: {n_layers: 2}"), "--output_dir",
+                                          str(i.tmp / "out")], "unknown key 'n_layers'"),
+    Case("config value of the wrong type (2.5 layers)", lambda i: ["pretrain", "--config", config_with(i, "model: {n_layer: 2.5}"),
+                                                                   "--output_dir", str(i.tmp / "out")], "n_layer: expected an integer"),
+    Case("config value of the wrong type (batch_size abc)",
+         lambda i: ["pretrain", "--config", config_with(i, "model: {name: tiny, n_layer: 2, n_head: 2, n_embd: 32}\n"
+                                                           "training: {batch_size: abc}"), "--output_dir", str(i.tmp / "out")],
+         "batch_size: expected an integer"),
+    Case("config value that is not a number (n_layer abc)",
+         lambda i: ["finetune", "--config", config_with(i, "task: sst2\ninit: scratch\nlearning_rate: fast\n"),
+                    "--output_dir", str(i.tmp / "out")], "learning_rate: expected a number"),
+    # -- options ------------------------------------------------------------------------------------
+    Case("zero batch size", lambda i: i.pretrain("--batch_size", "0"), "--batch_size must be at least 1"),
+    Case("negative learning rate", lambda i: i.pretrain("--learning_rate", "-1e-3"), "--learning_rate must be positive"),
+    Case("Adam beta out of range", lambda i: i.pretrain("--adam_beta1", "1.5"), "--adam_beta1 must be in [0, 1)"),
+    Case("context too long", lambda i: i.pretrain("--seq_len", "999"), "--seq_len 999 is longer than the model's context"),
+    Case("fine-tuning context too long", lambda i: i.finetune("--max_seq_length", "999"), "--max_seq_length 999"),
+    Case("output_dir is a file (pretrain)", lambda i: i.pretrain(output="afile") if i.file("afile", "mine") else [],
+         "is not a folder", watched="afile"),
+    Case("output_dir is a file (finetune)", lambda i: i.finetune(output="afile") if i.file("afile", "mine") else [],
+         "is not a folder", watched="afile"),
+    Case("output_dir holds the user's files", lambda i: i.finetune(output="mine") if i.file("mine/notes.txt", "x") else [],
+         "not a genpt run", watched="mine"),
+    # -- tasks ---------------------------------------------------------------------------------------
+    Case("unknown task", lambda i: i.finetune("--task", "squad"), "unknown task 'squad'"),
+    Case("missing column", lambda i: ["finetune", "--task", "custom", "--task_type", "classification", "--train_file",
+                                      str(i.file("d.csv", "sentence,label\nhi,1\nho,0\n")), "--validation_file",
+                                      str(i.tmp / "d.csv"), "--init", str(i.run), "--output_dir", str(i.tmp / "out")],
+         "no column 'text'"),
+    Case("bad label", lambda i: i.finetune("--train_file", str(i.file("SST-2/train.tsv", "sentence\tlabel\ngood\t1\nbad\t7\n"))),
+         "line 3: label '7'"),
+    Case("score out of range", lambda i: i.finetune("--task", "stsb", "--train_file", str(i.file(
+        "STS-B/train.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\t9.5\n")), "--validation_file", str(i.tmp / "STS-B/train.tsv")),
+         "score '9.5' is not a number in [0, 5]"),
+    # -- models and checkpoints -------------------------------------------------------------------------
+    Case("size-mismatched tokenizer", lambda i: i.finetune("--tokenizer", str(i.tmp / "tok300")) if train_tokenizer(
+        [i.corpus], output_dir=i.tmp / "tok300", vocab_size=300, show_progress=False) else [], "do not belong together"),
+    Case("same-size tokenizer with other merges", lambda i: i.finetune("--tokenizer", str(i.other_tokenizer)), "differ"),
+    Case("truncated safetensors", lambda i: ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init",
+                                             str(_with(i.copy_run(), lambda r: truncated(r / "model.safetensors"))),
+                                             "--output_dir", str(i.tmp / "out")], "model.safetensors"),
+    Case("pickle disguised as safetensors", lambda i: ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()),
+                                                       "--init", str(_with(i.copy_run(), lambda r: (r / "model.safetensors")
+                                                                           .write_bytes(pickle.dumps(Boom())))),
+                                                       "--output_dir", str(i.tmp / "out")], "not a complete safetensors"),
+    Case("malicious pytorch_model.bin behind --init", lambda i: ["finetune", "--task", "sst2", "--data_dir",
+                                                                 str(default_glue_dir()), "--init", str(malicious_hf_folder(i)),
+                                                                 "--output_dir", str(i.tmp / "out")], "--init"),
+    Case("truncated optimizer state", lambda i: ["pretrain", "--output_dir", str(_with(i.copy_run("out"), lambda r: (
+        truncated(checkpoint_of(r) / "optimizer.pt"), (r / "model.safetensors").unlink()))), "--resume", "auto"],
+         "optimizer.pt: corrupted or truncated"),
+    Case("resume with another model", lambda i: ["pretrain", "--preset", "mini", "--tokenizer", str(i.tokenizer), "--input",
+                                                 str(i.corpus), "--output_dir", str(i.copy_run("out")), "--resume", "auto"],
+         "model config differs from the checkpoint's"),
+    # -- export and eval ---------------------------------------------------------------------------------
+    Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
+                                                     str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
+    Case("export into its own run", lambda i: ["export", "--run", str(i.copy_run("out")), "--output_dir", str(i.tmp / "out")],
+         "must lie outside --run"),
+    Case("eval given two sources", lambda i: ["eval", "--run", str(i.run), "--data_dir", "x", "--validation_file", "y"],
+         "give one"),
+    Case("seq2seq from a language to itself", lambda i: ["seq2seq", "--arch", "lstm", "--data_dir", str(i.tmp), "--source_lang",
+                                                         "en", "--target_lang", "en", "--output_dir", str(i.tmp / "out")],
+         "expected two languages"),
+]
+
+
+def _with(path: Path, change: Callable[[Path], object]) -> Path:
+    change(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    root = tmp_path_factory.mktemp("bad-input")
+    corpus = write_books(root / "corpus", "Carroll_Alice_s_Adventures_in_Wonderland")
+    tokenizer, other = root / "tok", root / "other"
+    train_tokenizer([corpus], output_dir=tokenizer, vocab_size=600, show_progress=False)
+    train_tokenizer([write_books(root / "austen", "Austen_Pride_and_Prejudice")], output_dir=other, vocab_size=600,
+                    show_progress=False)
+    run = root / "run"
+    assert main(["pretrain", *PRETRAIN, "--tokenizer", str(tokenizer), "--input", str(corpus), "--output_dir", str(run)]) == 0
+    return corpus, tokenizer, other, run
+
+
+def error_lines(captured: str) -> list[str]:
+    """The lines genpt printed as errors (progress bars aside); there must be no traceback."""
+    assert "Traceback" not in captured, captured[-3000:]
+    return [line for line in captured.replace("\r", "\n").splitlines() if line.startswith("genpt ")]
+
+
+def snapshot(path: Path) -> dict[str, bytes] | bytes | None:
+    if not path.exists():
+        return None
+    if path.is_file():
+        return path.read_bytes()
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, shared, tmp_path, capsys):
+    inputs = Inputs(tmp_path, *shared)
+    argv = case.build(inputs)
+    watched = tmp_path / case.watched
+    before = snapshot(watched)
+    run_before = snapshot(inputs.run)
+    assert main(argv) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith(f"genpt {argv[0]}"), lines
+    assert case.message in lines[0], lines[0]
+    assert snapshot(watched) == before
+    assert snapshot(inputs.run) == run_before
+    assert not Path("/tmp/genpt_pwned").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB file system: room for the run's files, not for its checkpoints."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only file system here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_run_survives(shared, small_disk, capsys):
+    corpus, tokenizer, _, _ = shared
+    run = small_disk / "run"
+    status = main(["pretrain", *PRETRAIN, "--tokenizer", str(tokenizer), "--input", str(corpus), "--output_dir", str(run),
+                   "--data_cache_dir", str(small_disk.parent / "data")])
+    lines = error_lines(capsys.readouterr().err)
+    assert status == 2 and len(lines) == 1, lines
+    assert "could not write the checkpoint" in lines[0] and "the run is intact" in lines[0]
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no half-written checkpoint
+
+
+@pytest.mark.parametrize("command", ["tokenizer", "pretrain", "finetune", "export"])
+def test_a_read_only_disk_is_one_line(command, shared, read_only_disk, capsys):
+    corpus, tokenizer, _, run = shared
+    out = str(read_only_disk / "out")
+    argv = {"tokenizer": ["tokenizer", "train", "--input", str(corpus), "--vocab_size", "300", "--output_dir", out],
+            "pretrain": ["pretrain", *PRETRAIN, "--tokenizer", str(tokenizer), "--input", str(corpus), "--output_dir", out],
+            "finetune": ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(run),
+                         "--max_train_samples", "16", "--output_dir", out],
+            "export": ["export", "--run", str(run), "--output_dir", out]}[command]
+    assert main(argv) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "Read-only file system" in lines[0], lines
