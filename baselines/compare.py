@@ -8,10 +8,16 @@ Five systems, fine-tuned on the same tasks with the same tokenizer, data and bud
     transformer      the encoder-decoder Transformer's encoder, from scratch    Vaswani et al. 2017
     lstm             the bidirectional LSTM encoder with the aux LM, scratch    Table 5's LSTM row, unpretrained
 
-The budget is the number of training examples per task: every system sees the same first
-`budget` examples of each task for the same number of epochs, at the same sequence length.
-Each fine-tune is an ordinary `genpt finetune` run folder, so any cell can be re-scored with
-`genpt eval` or re-run by hand; runs already finished in the output folder are reused.
+Every system gets the same data (the first `budget` examples of each task, or all of them),
+the same epochs and sequence length, and the same search: with `learning_rates`, each
+(system, task) trains once per rate with part of its training set held out
+(`selection_split_percentage`), and the rate that scores best there is the one its dev runs
+use. Dev is never looked at to choose. Each dev run is repeated for every seed; the table
+shows the mean and standard deviation over seeds, `comparison.json` every seed's score.
+
+Each cell is an ordinary `genpt finetune` run folder (run in a process of its own, as a user
+would run it), so any cell can be re-scored with `genpt eval` or re-run by hand; finished
+runs are reused, so an interrupted comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import json
 import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,46 +42,91 @@ from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
+PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
 
 
 @dataclass
 class Cell:
-    """One finished fine-tune: a system's score on a task."""
+    """One finished fine-tune: a system's score on a task, for one seed."""
 
     system: str  # the row label
     task: str
+    seed: int
     score: float  # the task's main metric
     seconds: float  # training time (steps only: evaluation and start-up excluded)
     parameters: int
     folder: Path
+    learning_rate: float | None = None
 
 
 # ---- running ----------------------------------------------------------------------------------
 
 
 def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress: bool = True) -> list[Path]:
-    """Fine-tune every system on every task (reusing finished runs); returns the run folders."""
+    """Search (when asked), then fine-tune every system on every task for every seed, reusing
+    finished runs; returns the dev run folders."""
     _check(config)
+    output_dir = Path(output_dir)
+    chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
+              for task in config.tasks for name in config.systems}
     folders = []
-    for task in config.tasks:
-        for name in config.systems:
-            folder = Path(output_dir) / "runs" / f"{task}-{name}"
-            if not (folder / "eval_results.json").is_file():
-                print(f"genpt compare: {name} on {task} -> {folder}", flush=True)
-                run_finetune(finetune_options(config, SYSTEMS[name], task), folder, Path(output_dir) / "configs",
-                             show_progress)
-            folders.append(folder)
+    for seed in config.seeds:  # seed by seed: a complete table exists after the first
+        for task in config.tasks:
+            for name in config.systems:
+                folder = output_dir / "runs" / cell_name(task, name, seed)
+                options = finetune_options(config, SYSTEMS[name], task, seed, chosen[task, name])
+                ensure_finished(options, folder, output_dir / "configs", show_progress)
+                folders.append(folder)
     return folders
 
 
-def run_finetune(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True) -> None:
-    """One cell: an ordinary `genpt finetune` run in a process of its own, as a user would run
-    it (stages never import each other). An interrupted cell resumes where it stopped."""
+def cell_name(task: str, system: str, seed: int, learning_rate: float | None = None) -> str:
+    return f"{task}-{system}-seed{seed}" + (f"-lr{learning_rate:g}" if learning_rate is not None else "")
+
+
+def select_learning_rate(config: CompareConfig, system: System, task: str, output_dir: Path, show_progress: bool) -> float:
+    """The rate this (system, task) scores best with on the held-out part of its training set;
+    every rate of the grid is tried with the first seed. Without a search, the default rate."""
+    grid = config.learning_rates
+    if not grid:
+        return PAPER_LEARNING_RATE if system.pretrained else config.baseline_learning_rate
+    if len(grid) == 1:
+        return grid[0]
+    seed, scores = config.seeds[0], {}
+    for rate in grid:
+        folder = output_dir / "selection" / cell_name(task, system.name, seed, rate)
+        options = {**finetune_options(config, system, task, seed, rate),
+                   "validation_split_percentage": config.selection_split_percentage}
+        ensure_finished(options, folder, output_dir / "configs" / "selection", show_progress)
+        scores[rate] = read_cell(folder).score
+    best = max(grid, key=lambda rate: _comparable(scores[rate]))  # ties: the first rate of the grid
+    record_selection(output_dir, task, system.name, scores, best, config.selection_split_percentage)
+    return best
+
+
+def record_selection(output_dir: Path, task: str, system: str, scores: dict[float, float], best: float,
+                     percentage: float) -> None:
+    """selection.json: every (system, task)'s held-out score per rate and the rate chosen."""
+    path = output_dir / "selection.json"
+    values = json.loads(path.read_text()) if path.is_file() else {"held_out_percentage": percentage, "choices": []}
+    values["choices"] = [c for c in values["choices"] if (c["task"], c["system"]) != (task, system)]
+    values["choices"].append({"task": task, "system": system, "chosen_learning_rate": best,
+                              "held_out_scores": {f"{rate:g}": round(100 * score, 2) for rate, score in scores.items()}})
+    write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
+
+
+def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True) -> None:
+    """Run one cell unless it has finished already: an ordinary `genpt finetune` in a process
+    of its own, as a user would run it (stages never import each other). An interrupted cell
+    resumes where it stopped."""
+    if (folder / "eval_results.json").is_file():
+        return
+    print(f"genpt compare: {folder.name}", flush=True)
     configs_dir.mkdir(parents=True, exist_ok=True)
     config_file = configs_dir / f"{folder.name}.yaml"
     write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
     command = [sys.executable, "-m", "genpt", "finetune", "--config", str(config_file), "--output_dir", str(folder)]
-    command += ["--resume", "auto"] if (folder / "checkpoints").is_dir() else ["--overwrite_output_dir"]
+    command += ["--resume", "auto"] if any((folder / "checkpoints").glob("step-*")) else ["--overwrite_output_dir"]
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
     done = subprocess.run(command, env=env)
     if done.returncode == 130:
@@ -84,18 +136,34 @@ def run_finetune(options: dict[str, Any], folder: Path, configs_dir: Path, show_
                          f"{' '.join(map(shlex.quote, command))}")
 
 
-def finetune_options(config: CompareConfig, system: System, task: str) -> dict[str, Any]:
-    """The `genpt finetune` options of one cell."""
+def finetune_options(config: CompareConfig, system: System, task: str, seed: int, learning_rate: float) -> dict[str, Any]:
+    """The `genpt finetune` options of one cell: the same for every system but the model."""
     data_dir = config.story_cloze_dir if task == "story_cloze" else config.glue_dir
-    common = dict(task=task, data_dir=data_dir, arch=system.arch, aux_lm_weight=system.aux_lm_weight,
-                  max_train_samples=config.budget, num_train_epochs=config.num_train_epochs,
-                  max_seq_length=config.max_seq_length, seed=config.seed)
+    options = dict(task=task, data_dir=data_dir, arch=system.arch, aux_lm_weight=system.aux_lm_weight,
+                   num_train_epochs=config.num_train_epochs, max_seq_length=config.max_seq_length, seed=seed,
+                   learning_rate=learning_rate)
+    if config.budget is not None:
+        options["max_train_samples"] = config.budget
+    options.update(task_options(config).get(task, {}))
     if system.pretrained:
-        return {"init": config.init, **common}
+        return {"init": config.init, **options}
     tokenizer = str(Path(config.init) / "tokenizer")
     preset = config.baseline_preset if system.arch != "gpt" else (config.gpt_preset or _run_preset(config.init))
-    return {"init": "scratch", "tokenizer": tokenizer, "preset": preset, "learning_rate": config.baseline_learning_rate,
-            **common}
+    return {"init": "scratch", "tokenizer": tokenizer, "preset": preset, **options}
+
+
+def task_options(config: CompareConfig) -> dict[str, dict[str, Any]]:
+    """--task_options TASK.OPTION=VALUE, as {task: {option: value}} (values read as YAML)."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in config.task_options:
+        target, separator, value = item.partition("=")
+        task, dot, option = target.partition(".")
+        if not (separator and dot and task and option):
+            raise GenptError(f"--task_options {item}: expected TASK.OPTION=VALUE, e.g. sst2.max_train_samples=20000")
+        if task not in config.tasks:
+            raise GenptError(f"--task_options {item}: {task} is not one of the tasks compared ({', '.join(config.tasks)})")
+        found.setdefault(task, {})[option] = yaml.safe_load(value)
+    return found
 
 
 def _run_preset(run: str) -> str:
@@ -115,12 +183,19 @@ def _check(config: CompareConfig) -> None:
     unknown = [s for s in config.systems if s not in SYSTEMS]
     if unknown:
         raise GenptError(f"--systems {' '.join(unknown)}: expected names from {' '.join(SYSTEMS)}")
-    if config.budget < 1:
+    if config.budget is not None and config.budget < 1:
         raise GenptError(f"--budget must be at least 1 training example per task, got {config.budget}")
+    if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+        raise GenptError(f"--seeds {config.seeds}: expected one or more different seeds")
+    if config.learning_rates is not None and not all(rate > 0 for rate in config.learning_rates):
+        raise GenptError(f"--learning_rates {config.learning_rates}: expected positive rates")
+    if not 0 < config.selection_split_percentage < 100:
+        raise GenptError(f"--selection_split_percentage must be between 0 and 100, got {config.selection_split_percentage}")
     if any(t != "story_cloze" for t in config.tasks) and not config.glue_dir:
         raise GenptError("--glue_dir is needed for the GLUE tasks (the glue_data folder)")
     if "story_cloze" in config.tasks and not config.story_cloze_dir:
         raise GenptError("--story_cloze_dir is needed for story_cloze (the folder of its val CSV)")
+    task_options(config)
 
 
 # ---- collecting ---------------------------------------------------------------------------------
@@ -141,30 +216,35 @@ def collect(paths: list[str | Path]) -> list[Cell]:
 
 def read_cell(folder: Path) -> Cell:
     values = read_yaml_mapping(folder / "config.yaml")
-    finetune_options = values.get("finetune") or {}
+    finetune_options_ = values.get("finetune") or {}
     task = (values.get("task") or {}).get("name")
     if task not in TASKS:
-        raise GenptError(f"{folder / 'config.yaml'}: task {task!r} is not one genpt compare tabulates "
-                         f"({', '.join(TABLE_TASKS)})")
+        raise GenptError(f"{folder / 'config.yaml'}: task {task!r} is not one genpt compare tabulates ({', '.join(TABLE_TASKS)})")
     results_path = folder / "eval_results.json"
     if not results_path.is_file():
         raise GenptError(f"{folder}: unfinished run (no eval_results.json)")
     results = json.loads(results_path.read_text())
-    return Cell(system=system_label(values.get("arch", "gpt"), finetune_options), task=task,
-                score=results[TASKS[task].main_metric], seconds=_train_seconds(folder / "metrics.jsonl"),
-                parameters=_parameter_count(folder / "model.safetensors"), folder=folder)
+    return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
+                seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
+                seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
+                folder=folder, learning_rate=finetune_options_.get("learning_rate"))
 
 
 def system_label(arch: str, finetune_options: dict[str, Any]) -> str:
     """The table row a run belongs to, from what it was: architecture, init, lambda."""
+    system = system_of(arch, finetune_options)
+    return system.label if system else "LSTM w/ attention, no pretraining"
+
+
+def system_of(arch: str, finetune_options: dict[str, Any]) -> System | None:
     aux = finetune_options.get("aux_lm_weight") or 0.0
     if arch == "gpt":
         if finetune_options.get("init") == "scratch":
-            return SYSTEMS["gpt-scratch"].label
-        return SYSTEMS["gpt"].label if aux > 0 else SYSTEMS["gpt-no-aux"].label
+            return SYSTEMS["gpt-scratch"]
+        return SYSTEMS["gpt"] if aux > 0 else SYSTEMS["gpt-no-aux"]
     if arch == "transformer":
-        return SYSTEMS["transformer"].label
-    return SYSTEMS["lstm"].label if aux > 0 else "LSTM w/ attention, no pretraining"
+        return SYSTEMS["transformer"]
+    return SYSTEMS["lstm"] if aux > 0 else None
 
 
 def _train_seconds(metrics_path: Path) -> float:
@@ -183,18 +263,33 @@ def _parameter_count(weights_path: Path) -> int:
         return sum(math.prod(file.get_slice(name).get_shape()) for name in file.keys())
 
 
-# ---- the table and the chart --------------------------------------------------------------------
+# ---- rows: the seeds of each cell aggregated ------------------------------------------------------
 
 
 @dataclass
 class Row:
     label: str
-    scores: dict[str, float]  # task -> main metric x 100
+    scores: dict[str, list[float]]  # task -> main metric x 100, one per seed (in seed order)
     parameters: int  # the largest of the row's models (heads differ by task)
-    seconds: float  # training time summed over the row's tasks
+    seconds: float  # training time summed over the row's tasks, mean over seeds
+    learning_rates: dict[str, float] = field(default_factory=dict)  # task -> the rate its dev runs used
+
+    def mean(self, task: str) -> float:
+        return statistics.fmean(self.scores[task]) if self.scores.get(task) else math.nan
+
+    def std(self, task: str) -> float:
+        """Sample standard deviation over seeds (0 with one seed)."""
+        values = self.scores.get(task) or []
+        return statistics.stdev(values) if len(values) > 1 else 0.0
 
     def average(self, tasks: list[str]) -> float:
-        return sum(self.scores[t] for t in tasks) / len(tasks) if all(t in self.scores for t in tasks) else math.nan
+        return statistics.fmean(self.mean(t) for t in tasks) if all(self.scores.get(t) for t in tasks) else math.nan
+
+    def average_std(self, tasks: list[str]) -> float:
+        """The spread of the per-seed averages over tasks (seeds in the same order in every task)."""
+        per_seed = list(zip(*(self.scores[t] for t in tasks))) if all(self.scores.get(t) for t in tasks) else []
+        averages = [statistics.fmean(scores) for scores in per_seed]
+        return statistics.stdev(averages) if len(averages) > 1 else 0.0
 
 
 def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
@@ -204,29 +299,65 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
     tasks = [t for t in TABLE_TASKS if any(c.task == t for c in cells)]
     rows = []
     for label in labels:
-        mine = [c for c in cells if c.system == label]
-        duplicates = {c.task for c in mine if sum(d.task == c.task for d in mine) > 1}
-        if duplicates:
-            task = sorted(duplicates)[0]
-            folders = ", ".join(str(c.folder) for c in mine if c.task == task)
-            raise GenptError(f"two runs of {label!r} on {task}: {folders}; pass only one")
-        rows.append(Row(label, {c.task: 100 * c.score for c in mine}, max(c.parameters for c in mine),
-                        sum(c.seconds for c in mine)))
+        mine = sorted((c for c in cells if c.system == label), key=lambda c: c.seed)
+        seen: dict[tuple[str, int], Cell] = {}
+        for cell in mine:
+            if (cell.task, cell.seed) in seen:
+                raise GenptError(f"two runs of {label!r} on {cell.task} with seed {cell.seed}: "
+                                 f"{seen[cell.task, cell.seed].folder}, {cell.folder}; pass only one")
+            seen[cell.task, cell.seed] = cell
+        seeds = sorted({c.seed for c in mine})
+        seconds = sum(c.seconds for c in mine) / len(seeds)
+        rows.append(Row(label, {t: [100 * c.score for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)},
+                        max(c.parameters for c in mine), seconds,
+                        {c.task: c.learning_rate for c in mine if c.learning_rate is not None}))
     return rows, tasks
+
+
+# ---- the table, the chart, the JSON --------------------------------------------------------------------
 
 
 def markdown_table(rows: list[Row], tasks: list[str]) -> str:
     header = ["model", "params", "train time", "Avg", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for row in rows:
-        cells = [row.label, _millions(row.parameters), _duration(row.seconds), _number(row.average(tasks)),
-                 *(_number(row.scores.get(t, math.nan)) for t in tasks)]
+        cells = [row.label, _millions(row.parameters), _duration(row.seconds),
+                 _number(row.average(tasks), row.average_std(tasks), _seed_count(row)),
+                 *(_number(row.mean(t), row.std(t), len(row.scores.get(t, []))) for t in tasks)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _seed_count(row: Row) -> int:
+    return min((len(v) for v in row.scores.values()), default=0)
+
+
+def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell]) -> dict[str, Any]:
+    """comparison.json: every seed's score of every (system, task), with means and spreads."""
+    systems = []
+    for row in rows:
+        mine = [c for c in cells if c.system == row.label]
+        system = next((s for s in SYSTEMS.values() if s.label == row.label), None)
+        systems.append({
+            "name": system.name if system else row.label, "label": row.label,
+            "arch": system.arch if system else "lstm", "pretrained": bool(system and system.pretrained),
+            "aux_lm": bool(system and system.aux_lm_weight > 0), "params": row.parameters,
+            "seeds": sorted({c.seed for c in mine}),
+            "scores": {t: [round(v, 4) for v in row.scores.get(t, [])] for t in tasks},
+            "mean": {t: _json_number(row.mean(t)) for t in tasks}, "std": {t: _json_number(row.std(t)) for t in tasks},
+            "average": _json_number(row.average(tasks)), "average_std": _json_number(row.average_std(tasks)),
+            "learning_rate": row.learning_rates, "train_seconds_per_seed": _json_number(row.seconds),
+        })
+    return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks}, "systems": systems}
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
 def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -> None:
-    """Grouped bars: for each task (and the average) one bar per system."""
+    """Grouped bars: for each task (and the average) one bar per system, the mean over seeds,
+    with its standard deviation and every seed's score as a dot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,11 +367,17 @@ def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -
     width = 0.8 / max(len(rows), 1)
     figure, axes = plt.subplots(figsize=(max(8, 1.4 * len(groups)), 4.5))
     for index, row in enumerate(rows):
-        values = [row.scores.get(t, math.nan) for t in tasks] + [row.average(tasks)]
+        means = [row.mean(t) for t in tasks] + [row.average(tasks)]
+        spreads = [row.std(t) for t in tasks] + [row.average_std(tasks)]
         positions = [g + (index - (len(rows) - 1) / 2) * width for g in range(len(groups))]
-        axes.bar(positions, [0 if math.isnan(v) else v for v in values], width=width, label=row.label)
+        axes.bar(positions, [0 if math.isnan(v) else v for v in means], width=width, label=row.label,
+                 yerr=spreads, capsize=2, error_kw={"linewidth": 0.8})
+        for position, task in zip(positions, tasks):
+            values = row.scores.get(task, [])
+            if len(values) > 1:
+                axes.scatter([position] * len(values), values, s=6, color="black", zorder=3)
     axes.set_xticks(range(len(groups)), [g.replace(" (", "\n(") for g in groups], fontsize=8)
-    axes.set(ylabel="dev score x 100", title=title)
+    axes.set(ylabel="dev score x 100 (mean over seeds)", title=title)
     axes.axhline(0, color="black", linewidth=0.5)
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="y", alpha=0.3)
@@ -250,7 +387,7 @@ def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -
 
 
 def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") -> str:
-    """comparison.md and comparison.png in `output_dir`; returns the table."""
+    """comparison.md, comparison.json and comparison.png in `output_dir`; returns the table."""
     if not cells:
         raise GenptError("no finished runs to compare")
     output_dir = Path(output_dir)
@@ -259,19 +396,27 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     table = markdown_table(rows, tasks)
     text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend() + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))
+    values = comparison_json(rows, tasks, cells)
+    write_file_atomically(output_dir / "comparison.json", lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
     plot_comparison(rows, tasks, output_dir / "comparison.png", "genpt compare: dev scores by system")
     return table
 
 
 def _legend() -> str:
     return ("Scores are each task's main dev metric x 100 (mc: Matthews correlation, pc: Pearson correlation), "
-            "as in the paper's Table 5. Avg is over the columns shown. params: the largest fine-tuned model "
-            "of the row (heads differ by task); train time: training steps summed over the row's tasks, "
-            "evaluation excluded.")
+            "as in the paper's Table 5: the mean over seeds, ± the sample standard deviation when there are several. "
+            "Avg is over the columns shown. params: the largest fine-tuned model of the row (heads differ by task); "
+            "train time: training steps summed over the row's tasks (one seed), evaluation excluded.")
 
 
-def _number(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:.1f}"
+def _number(value: float, spread: float = 0.0, seeds: int = 1) -> str:
+    if math.isnan(value):
+        return "–"
+    return f"{value:.1f} ± {spread:.1f}" if seeds > 1 else f"{value:.1f}"
+
+
+def _comparable(value: float) -> float:
+    return float("-inf") if math.isnan(value) else value
 
 
 def _millions(count: int) -> str:

@@ -15,12 +15,16 @@ EPILOG = """examples:
   # tabulate runs made by hand with genpt finetune (run folders, or folders holding them)
   genpt compare --runs runs/sst2 runs/sst2-scratch runs/baselines/ --output_dir runs/table
 
+--seeds 1,2,3 runs every cell once per seed (mean ± standard deviation in the table, every
+seed's score in comparison.json); --learning_rates 1e-4,3e-4,1e-3 gives every row the same
+search, each (system, task) choosing its rate on a held-out part of its training set.
+
 Systems (--systems): gpt (pretrained, aux LM 0.5), gpt-no-aux, gpt-scratch (same size, no
 pretraining), transformer (the encoder-decoder's encoder, from scratch), lstm (bidirectional
 LSTM encoder with the aux LM, from scratch). Each is an ordinary genpt finetune run folder
-under OUTPUT_DIR/runs/TASK-SYSTEM; finished ones are reused, so an interrupted comparison
+under OUTPUT_DIR/runs/TASK-SYSTEM-seedN (the search's under OUTPUT_DIR/selection/); finished ones are reused, so an interrupted comparison
 continues where it stopped. Writes OUTPUT_DIR/comparison.md (laid out like the paper's
-Table 5, with parameters and training time per row) and OUTPUT_DIR/comparison.png."""
+Table 5, with parameters and training time per row), comparison.json and comparison.png."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,12 +50,26 @@ def run(args: argparse.Namespace) -> None:
         folders, note = options["runs"], ""
     else:
         config = config_from_cli(CompareConfig, args)
-        config.tasks = [t.strip() for item in config.tasks for t in item.split(",") if t.strip()]
+        if config.seed is not None:
+            config.seeds = [config.seed]
         folders = run_comparison(config, args.output_dir)
-        note = (f"Budget: the first {config.budget} training examples of each task, {config.num_train_epochs} epochs, "
-                f"sequences of at most {config.max_seq_length} tokens, seed {config.seed}. Pretrained rows start from "
-                f"`{config.init}` (lr 6.25e-5); rows from scratch use lr {config.baseline_learning_rate}; "
-                f"baselines use the `{config.baseline_preset}` preset.")
+        note = comparison_note(config)
     table = write_comparison(collect(folders), args.output_dir, note)
     print(table)
-    print(f"written: {args.output_dir}/comparison.md, {args.output_dir}/comparison.png")
+    print(f"written: {args.output_dir}/comparison.md, comparison.json and comparison.png")
+
+
+def comparison_note(config: CompareConfig) -> str:
+    data = (f"the first {config.budget} training examples of each task" if config.budget else "the whole training set of each task")
+    if config.task_options:
+        data += f" (per task: {', '.join(config.task_options)})"
+    if config.learning_rates and len(config.learning_rates) > 1:
+        rates = (f"each row's learning rate chosen per task from {', '.join(f'{r:g}' for r in config.learning_rates)} on a "
+                 f"held-out {config.selection_split_percentage:g}% of its training set (selection.json)")
+    elif config.learning_rates:
+        rates = f"learning rate {config.learning_rates[0]:g} for every row"
+    else:
+        rates = f"pretrained rows at the paper's lr 6.25e-5, rows from scratch at {config.baseline_learning_rate:g}"
+    return (f"Data: {data}; {config.num_train_epochs} epochs, sequences of at most {config.max_seq_length} tokens; {rates}; "
+            f"seeds {', '.join(map(str, config.seeds))}. Pretrained rows start from `{config.init}`; the baselines use the "
+            f"`{config.baseline_preset}` preset.")

@@ -65,7 +65,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
 class CompareConfig:
     init: str  # the genpt pretraining run the pretrained rows start from (its tokenizer is used by every row)
     tasks: list[str]  # the tasks to run every system on (comma-separated, or several values)
-    budget: int  # training examples per task, the same for every system
+    budget: int | None = None  # training examples per task, the same for every system (default: the whole training set)
     glue_dir: str | None = None  # glue_data folder for the GLUE tasks
     story_cloze_dir: str | None = None  # the folder of the Story Cloze val CSV
     systems: list[str] = dataclasses.field(default_factory=lambda: list(SYSTEMS))  # rows to run
@@ -73,5 +73,9 @@ class CompareConfig:
     baseline_preset: str = "small"  # the Transformer's and the LSTM's preset
     num_train_epochs: int = 3
     max_seq_length: int = 128
-    baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch (the pretrained rows use the paper's 6.25e-5)
-    seed: int = 42
+    seed: int | None = None  # one seed: the same as --seeds SEED
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [42])  # each cell runs once per seed; the table shows mean and spread
+    learning_rates: list[float] | None = None  # the search grid every row gets: each (system, task) picks its rate on a held-out part of the training set; default: no search (the paper's 6.25e-5 for pretrained rows, --baseline_learning_rate for the others)
+    selection_split_percentage: float = 10.0  # the part of the training set the search scores on (dev is never used to choose)
+    baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch when there is no search (the pretrained rows use the paper's 6.25e-5)
+    task_options: list[str] = dataclasses.field(default_factory=list)  # per-task genpt finetune options, TASK.OPTION=VALUE (e.g. sst2.max_train_samples=20000 mrpc.num_train_epochs=5)

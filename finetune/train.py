@@ -216,18 +216,46 @@ def resolve_task(config: FinetuneConfig, label_names: tuple[str, ...] | None = N
 
 
 def load_task_data(config: FinetuneConfig) -> tuple[Task, Splits]:
-    """The task and its train / dev (/ test) examples, from files, a GLUE folder or the hub."""
-    if config.task == "custom":
+    """The task and its train / dev (/ test) examples, from files, a GLUE folder or the hub.
+
+    With --validation_split_percentage, the dev (and test) data are not even read: a part of
+    the training set, held out, is the set the run selects its best epoch on and scores.
+    """
+    if config.validation_split_percentage:  # held out of the training examples the run may use
+        task, train = _training_examples(config)
+        train, held_out = task_registry.hold_out(train[: config.max_train_samples], config.validation_split_percentage)
+        splits = Splits(train, held_out, {})
+    elif config.task == "custom":
         task, splits = _custom_splits(config)
     else:
         task = resolve_task(config)
         splits = _named_task_splits(task, config)
-    train = splits.train[: config.max_train_samples] if config.max_train_samples else splits.train
+    train = splits.train[: config.max_train_samples] if config.max_train_samples and not config.validation_split_percentage \
+        else splits.train
     validation = splits.validation[: config.max_eval_samples] if config.max_eval_samples else splits.validation
     for name, examples in (("training", train), ("validation", validation)):
         if not examples:
             raise GenptError(f"the {name} split of {task.name} is empty")
     return task, Splits(train, validation, splits.tests, splits.extra_validation)
+
+
+def _training_examples(config: FinetuneConfig) -> tuple[Task, list[Example]]:
+    """The task and its training split only."""
+    if config.task != "custom":
+        task = resolve_task(config)
+        file = config.train_file
+        return task, task_registry.read_split(task, "train", data_dir=None if file else config.data_dir, file=file)
+    if not config.train_file:
+        raise GenptError("--task custom needs --train_file")
+    if config.task_type is None:
+        raise GenptError("--task custom needs --task_type (classification, entailment, similarity, regression, multiple_choice)")
+    train, label_names = task_registry.read_custom(config.train_file, **_custom_options(config))
+    return resolve_task(config, label_names), train
+
+
+def _custom_options(config: FinetuneConfig) -> dict[str, Any]:
+    return dict(text_column=config.text_column, text_pair_column=config.text_pair_column,
+                label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type)
 
 
 def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
@@ -250,8 +278,7 @@ def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
 def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
     if not (config.train_file and config.validation_file):
         raise GenptError("--task custom needs --train_file and --validation_file")
-    options = dict(text_column=config.text_column, text_pair_column=config.text_pair_column,
-                   label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type)
+    options = _custom_options(config)
     if config.task_type is None:
         raise GenptError("--task custom needs --task_type (classification, entailment, similarity, regression, multiple_choice)")
     train, label_names = task_registry.read_custom(config.train_file, **options)
@@ -268,6 +295,13 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
 # ---- outputs ----------------------------------------------------------------------------
 
 
+def evaluated_on(config: FinetuneConfig) -> str:
+    """What eval_results.json scores: the dev set, or the part of the training set held out."""
+    if config.validation_split_percentage:
+        return f"held-out {config.validation_split_percentage:g}% of the training set"
+    return "dev"
+
+
 def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
                    config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
                    records: list[dict[str, Any]], dev_loader: Any) -> dict[str, Any]:
@@ -280,7 +314,7 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
 
     predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator, loader=dev_loader)[0]
     results = {**compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items]),
-               "epoch": best["epoch"], "eval_samples": len(dev_set)}
+               "epoch": best["epoch"], "eval_samples": len(dev_set), "evaluated_on": evaluated_on(config)}
     files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
     for name, examples in splits.extra_validation.items():
         extra = predictions_of(examples)
@@ -339,6 +373,8 @@ def _check_options(config: FinetuneConfig) -> None:
         value = getattr(config, name)
         if value is not None and value < 1:
             raise GenptError(f"--{name} must be at least 1, got {value}")
+    if config.validation_split_percentage is not None and not 0 < config.validation_split_percentage < 100:
+        raise GenptError(f"--validation_split_percentage must be between 0 and 100, got {config.validation_split_percentage}")
     if not 0 <= config.classifier_dropout < 1:
         raise GenptError(f"--classifier_dropout must be in [0, 1), got {config.classifier_dropout}")
     if config.aux_lm_weight < 0:

@@ -116,6 +116,9 @@ def convert(value: Any, kind: Any, where: str) -> Any:
             value = [value]  # a single value where a list is expected: a list of one
         if not isinstance(value, (list, tuple)):
             raise wrong
+        # "1,2,3" is three values, as a user types them on a command line
+        value = [part.strip() for v in value for part in v.split(",") if part.strip()] if all(
+            isinstance(v, str) for v in value) and any("," in v for v in value) else value
         return [v if item is Any else convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if base is bool:
         if not isinstance(value, bool):

@@ -4,6 +4,7 @@ and writes the Table 5-style comparison and its chart."""
 import gzip
 import json
 import re
+import statistics
 from pathlib import Path
 
 import matplotlib.image
@@ -71,18 +72,54 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
             "--output_dir", str(tmp_path)]
     assert main(args) == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert runs == ["sst2-gpt", "sst2-gpt-scratch", "sst2-transformer"]
+    assert runs == ["sst2-gpt-scratch-seed42", "sst2-gpt-seed42", "sst2-transformer-seed42"]
     options = {name: yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text()) for name in runs}
     assert {o["finetune"]["max_train_samples"] for o in options.values()} == {32}  # the same budget for every row
-    assert options["sst2-gpt-scratch"]["finetune"]["init"] == "scratch"
-    assert options["sst2-gpt-scratch"]["model"]["name"] == "tiny"  # the pretraining run's preset
-    assert options["sst2-transformer"]["arch"] == "transformer"
+    assert options["sst2-gpt-scratch-seed42"]["finetune"]["init"] == "scratch"
+    assert options["sst2-gpt-scratch-seed42"]["model"]["name"] == "tiny"  # the pretraining run's preset
+    assert options["sst2-transformer-seed42"]["arch"] == "transformer"
     rows = table_rows((tmp_path / "comparison.md").read_text())
     assert list(rows) == ["GPT, pretrained, aux LM", "GPT, no pretraining", "Transformer enc-dec, no pretraining"]
-    weights = tmp_path / "runs" / "sst2-gpt" / "model.safetensors"
+    weights = tmp_path / "runs" / "sst2-gpt-seed42" / "model.safetensors"
     before = weights.stat().st_mtime_ns
     assert main(args) == 0  # a second call trains nothing: the finished runs are reused
     assert weights.stat().st_mtime_ns == before
+
+
+def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path):
+    """--seeds runs each cell per seed and the JSON's mean and std are those of the seeds'
+    scores; --learning_rates trains once per rate with part of the training set held out, and
+    the dev runs use the rate that scored best there."""
+    assert main(["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "48", "--glue_dir",
+                 str(default_glue_dir()), "--systems", "gpt", "--num_train_epochs", "1", "--seeds", "1,2,3",
+                 "--learning_rates", "1e-5", "3e-3", "--selection_split_percentage", "25", "--task_options",
+                 "sst2.max_eval_samples=60", "sst2.batch_size=16", "--output_dir", str(tmp_path)]) == 0
+    selection = json.loads((tmp_path / "selection.json").read_text())["choices"][0]
+    held_out = {}
+    for rate in ("1e-05", "0.003"):
+        folder = tmp_path / "selection" / f"sst2-gpt-seed1-lr{float(rate):g}"
+        results = json.loads((folder / "eval_results.json").read_text())
+        assert results["evaluated_on"] == "held-out 25% of the training set" and results["eval_samples"] == 12
+        held_out[float(rate)] = results["accuracy"]
+        assert selection["held_out_scores"][f"{float(rate):g}"] == round(100 * results["accuracy"], 2)
+    chosen = max(held_out, key=held_out.get)
+    assert selection["chosen_learning_rate"] == chosen
+    values = json.loads((tmp_path / "comparison.json").read_text())
+    system = values["systems"][0]
+    assert values["tasks"] == ["sst2"] and system["name"] == "gpt" and system["pretrained"] and system["aux_lm"]
+    scores = []
+    for seed in (1, 2, 3):
+        run = tmp_path / "runs" / f"sst2-gpt-seed{seed}"
+        config = yaml.safe_load((run / "config.yaml").read_text())["finetune"]
+        assert config["learning_rate"] == chosen and config["seed"] == seed and config["validation_split_percentage"] is None
+        results = json.loads((run / "eval_results.json").read_text())
+        assert results["evaluated_on"] == "dev" and results["eval_samples"] == 60
+        scores.append(100 * results["accuracy"])
+    assert system["scores"]["sst2"] == [round(v, 4) for v in scores]
+    assert system["mean"]["sst2"] == round(statistics.fmean(scores), 4)
+    assert system["std"]["sst2"] == round(statistics.stdev(scores), 4)
+    cell = table_rows((tmp_path / "comparison.md").read_text())["GPT, pretrained, aux LM"][3]
+    assert cell == f"{statistics.fmean(scores):.1f} ± {statistics.stdev(scores):.1f}"
 
 
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
@@ -90,9 +127,9 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["compare", "--tasks", "sst2", "--output_dir", str(tmp_path / "o")]) == 2
     assert "--init is required" in capsys.readouterr().err
-    assert main(["compare", "--tasks", "sst2", "--init", str(pretrained_run), "--output_dir", str(tmp_path / "o")]) == 2
-    assert "--budget is required" in capsys.readouterr().err
-    assert main(["compare", "--tasks", "squad", "--budget", "8", "--init", str(pretrained_run),
-                 "--output_dir", str(tmp_path / "o")]) == 2
-    assert "--tasks squad" in capsys.readouterr().err
+    for extra, message in ((["--tasks", "squad"], "--tasks squad"), (["--seeds", "1,1"], "different seeds"),
+                           (["--task_options", "sst2.lr"], "TASK.OPTION=VALUE")):
+        assert main(["compare", "--tasks", "sst2", "--budget", "8", "--init", str(pretrained_run), "--glue_dir",
+                     str(default_glue_dir()), *extra, "--output_dir", str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "comparison.md").exists()

@@ -210,7 +210,7 @@ def test_similarity_and_regression_run_on_sts_b(tmp_path, sst2_run):
                  str(sst2_run / "tokenizer"), "--preset", "tiny", "--max_train_samples", "64", "--max_eval_samples", "50",
                  "--num_train_epochs", "1", "--max_seq_length", "48", "--mixed_precision", "no", "--output_dir", str(run)]) == 0
     results = json.loads((run / "eval_results.json").read_text())
-    assert set(results) == {"pearson", "spearmanr", "epoch", "eval_samples"}
+    assert set(results) == {"pearson", "spearmanr", "epoch", "eval_samples", "evaluated_on"}
     rows = (run / "predictions_dev.tsv").read_text().splitlines()[1:]
     assert len(rows) == 50 and all(float(r.split("\t")[1]) == float(r.split("\t")[1]) for r in rows)
 
@@ -362,3 +362,25 @@ def test_two_process_ddp_fine_tune_shards_batches_and_gathers_every_prediction(t
     assert main(["eval", "--run", str(run), "--data_dir", str(default_glue_dir()), "--max_eval_samples", "101",
                  "--output_dir", str(tmp_path / "eval")]) == 0
     assert (tmp_path / "eval" / "predictions_dev.tsv").read_bytes() == (run / "predictions_dev.tsv").read_bytes()
+
+
+def test_the_held_out_split_never_overlaps_what_the_run_trains_on(tmp_path, tokenizer_dir):
+    """--validation_split_percentage scores on examples the run never trains on, the same draw
+    for every seed, and never reads the dev file."""
+    from genpt.data.tasks import hold_out
+
+    examples = read_split(get_task("sst2"), "train", data_dir=default_glue_dir())[:400]
+    kept, held = hold_out(examples, 10)
+    assert len(held) == 40 and len(kept) == 360
+    assert not {e.index for e in kept} & {e.index for e in held}
+    assert hold_out(examples, 10)[1] == held  # a fixed draw, whatever the training seed
+    glue = tmp_path / "glue" / "SST-2"
+    glue.mkdir(parents=True)
+    shutil.copy(default_glue_dir() / "SST-2" / "train.tsv", glue / "train.tsv")  # no dev.tsv at all
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(glue.parent), "--init", "scratch", "--tokenizer",
+                 str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "400", "--validation_split_percentage", "10",
+                 "--num_train_epochs", "1", "--mixed_precision", "no", "--seed", "7", "--output_dir", str(run)]) == 0
+    scored = [int(line.split("\t")[0]) for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
+    assert scored == [e.index for e in held]
+    assert json.loads((run / "eval_results.json").read_text())["evaluated_on"] == "held-out 10% of the training set"

@@ -40,7 +40,7 @@ from genpt.errors import GenptError
 
 __all__ = [
     "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
-    "TaskType", "custom_task", "get_task", "read_custom", "read_split", "split_story_cloze", "submission_filename",
+    "TaskType", "custom_task", "get_task", "hold_out", "read_custom", "read_split", "split_story_cloze", "submission_filename",
 ]
 
 SPLITS = ("train", "validation", "test")
@@ -93,3 +93,21 @@ def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
         return read_story_cloze(story_cloze_path(root, "test"), require_label=False)
     train, validation = split_story_cloze(read_story_cloze(story_cloze_path(root, "val"), require_label=True))
     return train if split == "train" else validation
+
+
+def hold_out(examples: list[Example], percentage: float, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(kept, held out): `percentage` of the examples drawn with a fixed seed, both in file order.
+
+    The draw does not depend on the training seed, so every run of a hyper-parameter search
+    holds out the same examples; Story Cloze examples are whole stories, so no story is split.
+    """
+    count = round(len(examples) * percentage / 100)
+    if not 0 < count < len(examples):
+        raise GenptError(f"--validation_split_percentage {percentage:g} of {len(examples)} training examples leaves "
+                         "one of the two parts empty")
+    import random
+
+    positions = list(range(len(examples)))
+    random.Random(seed).shuffle(positions)
+    held = set(positions[:count])
+    return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
