@@ -24,11 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shlex
 import statistics
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +36,7 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
+from genpt.subruns import ensure_finished
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -113,27 +110,6 @@ def record_selection(output_dir: Path, task: str, system: str, scores: dict[floa
     values["choices"].append({"task": task, "system": system, "chosen_learning_rate": best,
                               "held_out_scores": {f"{rate:g}": round(100 * score, 2) for rate, score in scores.items()}})
     write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
-
-
-def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True) -> None:
-    """Run one cell unless it has finished already: an ordinary `genpt finetune` in a process
-    of its own, as a user would run it (stages never import each other). An interrupted cell
-    resumes where it stopped."""
-    if (folder / "eval_results.json").is_file():
-        return
-    print(f"genpt compare: {folder.name}", flush=True)
-    configs_dir.mkdir(parents=True, exist_ok=True)
-    config_file = configs_dir / f"{folder.name}.yaml"
-    write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
-    command = [sys.executable, "-m", "genpt", "finetune", "--config", str(config_file), "--output_dir", str(folder)]
-    command += ["--resume", "auto"] if any((folder / "checkpoints").glob("step-*")) else ["--overwrite_output_dir"]
-    env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
-    done = subprocess.run(command, env=env)
-    if done.returncode == 130:
-        raise KeyboardInterrupt
-    if done.returncode != 0:
-        raise GenptError(f"the fine-tuning run in {folder} failed (exit {done.returncode}); its command: "
-                         f"{' '.join(map(shlex.quote, command))}")
 
 
 def finetune_options(config: CompareConfig, system: System, task: str, seed: int, learning_rate: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class FinetuneConfig(TrainingArguments):
     classifier_dropout: float = 0.1  # dropout before the task head's linear layer
     max_seq_length: int | None = None  # longest input in tokens, special tokens included (default: the model's context)
     max_train_samples: int | None = None  # train on the first N training examples only
+    transfer_layers: int | None = None  # keep the pretrained embeddings and first N blocks only; the others start afresh, as at pretraining (Figure 2, left)
     max_eval_samples: int | None = None  # score the first N dev examples only
     validation_split_percentage: float | None = None  # hold out this % of the training examples (of the first --max_train_samples; a fixed draw) to select the best epoch and score on, for choosing hyper-parameters without touching dev; dev is then not read
     group_by_length: bool = True  # batch examples of similar length together (less padding)
@@ -48,5 +49,5 @@ class FinetuneConfig(TrainingArguments):
 TRAJECTORY_KEYS = (
     "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
     "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "group_by_length",
-    "seed", "mixed_precision", "validation_split_percentage",
+    "seed", "mixed_precision", "validation_split_percentage", "transfer_layers",
 )

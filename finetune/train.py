@@ -185,6 +185,10 @@ def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
         model = build_task_model("gpt", pretrained.model.config, task.input_format, task.num_labels, config.classifier_dropout,
                                  task.is_regression)
         model.transformer.load_state_dict(pretrained.model.state_dict())
+        if config.transfer_layers is not None:
+            if config.transfer_layers > model.config.n_layer:
+                raise GenptError(f"--transfer_layers {config.transfer_layers}: the model has only {model.config.n_layer} blocks")
+            reinitialise_blocks(model.transformer, config.transfer_layers, config.seed)
         return model, pretrained
     if config.init != "scratch":
         raise GenptError(f"--arch {config.arch} trains from scratch only: pass --init scratch (only GPT is pretrained)")
@@ -195,6 +199,18 @@ def _build_model(config: FinetuneConfig, task: Task) -> tuple[Any, Pretrained]:
     model = build_task_model(config.arch, model_config, task.input_format, task.num_labels, config.classifier_dropout,
                              task.is_regression)
     return model, Pretrained(model=None, tokenizer=tokenizer, tokenizer_dir=Path(config.tokenizer), source="scratch")
+
+
+def reinitialise_blocks(gpt: torch.nn.Module, keep: int, seed: int) -> None:
+    """Blocks `keep`.. of `gpt` as a fresh GPT of the same config draws them with `seed`
+    (the pretraining initialisation); the embeddings and the first `keep` blocks stay."""
+    from genpt.models.gpt import GPT
+
+    with torch.random.fork_rng(devices=[]):  # the run's own random draws are not moved
+        torch.manual_seed(seed)
+        fresh = GPT(gpt.config)
+    for index in range(keep, gpt.config.n_layer):
+        gpt.h[index].load_state_dict(fresh.h[index].state_dict())
 
 
 def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator | None, batch_size: int, accelerator,
@@ -375,6 +391,8 @@ def _check_options(config: FinetuneConfig) -> None:
             raise GenptError(f"--{name} must be at least 1, got {value}")
     if config.validation_split_percentage is not None and not 0 < config.validation_split_percentage < 100:
         raise GenptError(f"--validation_split_percentage must be between 0 and 100, got {config.validation_split_percentage}")
+    if config.transfer_layers is not None and (config.transfer_layers < 0 or config.init == "scratch" or config.arch != "gpt"):
+        raise GenptError(f"--transfer_layers {config.transfer_layers}: expected 0 or more blocks of a pretrained GPT (--init RUN)")
     if not 0 <= config.classifier_dropout < 1:
         raise GenptError(f"--classifier_dropout must be in [0, 1), got {config.classifier_dropout}")
     if config.aux_lm_weight < 0:

@@ -132,9 +132,18 @@ def list_checkpoints(folder: str | Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def prune_checkpoints(folder: str | Path, keep_last: int) -> None:
+def prune_checkpoints(folder: str | Path, keep_last: int, log_spaced_every: int | None = None) -> None:
+    """Keep the newest `keep_last` checkpoints; with `log_spaced_every` (save_steps), also
+    those at log-spaced steps: save_steps x 1, 2, 4, 8, ..."""
     for path in list_checkpoints(folder)[:-keep_last] if keep_last > 0 else []:
+        step = int(CHECKPOINT_PATTERN.match(path.name).group(1))
+        if log_spaced_every and step % log_spaced_every == 0 and _power_of_two(step // log_spaced_every):
+            continue
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def find_resume_checkpoint(output_dir: str | Path, resume: str | None) -> Path | None:

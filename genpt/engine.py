@@ -183,6 +183,7 @@ class Schedule:
     save_steps: int | None = None
     save_each_epoch: bool = False
     save_total_limit: int = 1
+    keep_log_spaced: bool = False  # also keep the checkpoints at save_steps x 1, 2, 4, ...
     max_time_minutes: float | None = None
 
     @property
@@ -345,7 +346,8 @@ class Engine:
         self.count_tokens()
         save_training_checkpoint(self.accelerator, self.model, self.optimizer, self.scheduler, self.output_dir / "checkpoints",
                                  {**dataclasses.asdict(self.state), "config": self.config}, self.schedule.save_total_limit,
-                                 config_yaml=self.config_yaml)
+                                 config_yaml=self.config_yaml,
+                                 log_spaced_every=self.schedule.save_steps if self.schedule.keep_log_spaced else None)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -130,7 +130,8 @@ def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
 
 
 def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any,
-                             checkpoints_dir: Path, state: dict[str, Any], keep: int, config_yaml: str | None = None) -> None:
+                             checkpoints_dir: Path, state: dict[str, Any], keep: int, config_yaml: str | None = None,
+                             log_spaced_every: int | None = None) -> None:
     """Checkpoint a run at `state["step"]` (every process's RNG included) and keep the newest
     `keep`; every process calls it, only the main one writes."""
     rng_states = gather_objects(accelerator, ckpt.rng_state())
@@ -150,7 +151,7 @@ def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer
             reason = (getattr(error, "strerror", None) or str(error).splitlines()[0])[:200]
             raise GenptError(f"could not write the checkpoint {folder} ({reason}); the run is intact, its last complete "
                              f"checkpoint is {last}: make room and continue with --resume auto") from None
-        ckpt.prune_checkpoints(checkpoints_dir, keep)
+        ckpt.prune_checkpoints(checkpoints_dir, keep, log_spaced_every)
     accelerator.wait_for_everyone()
 
 

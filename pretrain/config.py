@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -29,6 +29,7 @@ class TrainingConfig(TrainingArguments):
     logging_steps: int = 10
     save_steps: int = 500
     save_total_limit: int = 2  # how many of the newest checkpoints are kept (the best model is kept apart)
+    keep_checkpoints: Literal["newest", "log"] = "newest"  # log: also keep the checkpoints at save_steps x 1, 2, 4, 8, ... (log-spaced, for `genpt eval zeroshot --checkpoints all`)
     gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
     seq_len: int | None = None  # window length in tokens; default: the model's context
     warmup_steps: int = 2000  # linear warm-up from 0 to the peak learning rate

@@ -111,6 +111,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     schedule = Schedule(total_steps=t.max_steps, gradient_accumulation_steps=t.gradient_accumulation_steps,
                         max_grad_norm=t.max_grad_norm, logging_steps=t.logging_steps, eval_steps=t.eval_steps,
                         eval_on_stop=True, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
+                        keep_log_spaced=t.keep_checkpoints == "log",
                         max_time_minutes=t.max_time_minutes)
     log = MetricsLog(output_dir, accelerator.is_main_process, resume_step=state.step if resume_from else None, tag="pretrain")
     engine = Engine(accelerator, model, optimizer, scheduler, schedule, state, log, output_dir, config, run.to_yaml(),

@@ -12,6 +12,7 @@ Shapes in comments: B batch, T time (tokens), C channels (n_embd), nh heads, hs 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -189,11 +190,27 @@ class GPT(nn.Module):
         eos_token_id: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Sample continuations; temperature 0 is greedy. Returns (B, T + new tokens).
+        """Sample continuations; temperature 0 is greedy. Returns (B, T + new tokens)."""
+        new = list(self.stream(input_ids, max_new_tokens, temperature, top_k, top_p, eos_token_id, generator))
+        return torch.cat([input_ids, *(ids[:, None] for ids in new)], dim=1)
+
+    @torch.no_grad()
+    def stream(
+        self,
+        input_ids: torch.Tensor,  # (B, T) prompt
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """The next token of every row, (B,), one step at a time, as `generate` samples them.
 
         Each step runs only the new token against the cached keys and values of the earlier
         ones. Once the sequence outgrows the context window, the window slides and every
-        position moves, so from then on each step recomputes the whole window.
+        position moves, so from then on each step recomputes the whole window. Rows that
+        produced `eos_token_id` keep producing it; the stream stops when all have.
         """
         finished = torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
         cache: KVCache | None = KVCache(self.config.n_layer)
@@ -208,11 +225,11 @@ class GPT(nn.Module):
             if eos_token_id is not None:
                 next_ids = torch.where(finished, eos_token_id, next_ids)
                 finished |= next_ids == eos_token_id
+            yield next_ids
             input_ids = torch.cat([input_ids, next_ids[:, None]], dim=1)
             pending = next_ids[:, None]  # (B, 1)
             if eos_token_id is not None and bool(finished.all()):
-                break
-        return input_ids
+                return
 
 
 def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None,

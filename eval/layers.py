@@ -1,0 +1,71 @@
+"""`genpt eval layers`: how much each transferred layer adds (the paper's Figure 2, left).
+
+One fine-tuning per number of transferred blocks N (`genpt finetune --transfer_layers N`:
+the pretrained embeddings and first N blocks, the rest initialised afresh), each an ordinary
+run folder (finished ones are reused); then the table and the chart of the dev score
+against N.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from genpt.atomic import write_file_atomically
+from genpt.config import read_yaml_mapping
+from genpt.data.tasks import get_task
+from genpt.errors import GenptError
+from genpt.subruns import ensure_finished
+
+
+def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path, finetune_options: dict[str, Any],
+                 show_progress: bool = True) -> dict[str, Any]:
+    """Fine-tune with each number of transferred blocks; write layers.json, layers.md, layers.png."""
+    output_dir = Path(output_dir)
+    config = Path(init) / "config.yaml"
+    if not config.is_file():
+        raise GenptError(f"--init {init}: not a genpt pretraining run (no config.yaml)")
+    n_layer = int((read_yaml_mapping(config).get("model") or {}).get("n_layer", 0))
+    bad = [n for n in layers if not 0 <= n <= n_layer]
+    if bad or not layers:
+        raise GenptError(f"--layers {','.join(map(str, layers))}: expected numbers of blocks from 0 to {n_layer}")
+    metric = get_task(task).main_metric
+    scores = {}
+    for n in sorted(set(layers)):
+        folder = output_dir / "runs" / f"{task}-layers{n}"
+        ensure_finished({**finetune_options, "task": task, "init": str(init), "transfer_layers": n}, folder,
+                        output_dir / "configs", show_progress)
+        scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
+    summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer,
+               "scores": {str(n): round(v, 3) for n, v in scores.items()}}
+    write_outputs(summary, output_dir)
+    return summary
+
+
+def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(output_dir / "layers.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    lines = [f"| blocks transferred | {summary['task']} ({summary['metric']}) |", "|---:|---:|"]
+    lines += [f"| {n} | {v:.1f} |" for n, v in summary["scores"].items()]
+    write_file_atomically(output_dir / "layers.md", lambda p: p.write_text("\n".join(lines) + "\n"))
+    plot(summary, output_dir / "layers.png")
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = [int(n) for n in summary["scores"]]
+    values = [summary["scores"][str(n)] for n in layers]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(layers, [v if not math.isnan(v) else None for v in values], marker="o")
+    axes.set(xlabel="pretrained blocks transferred", ylabel=f"dev {summary['metric']} x 100",
+             title=f"genpt eval layers: {summary['task']}", xticks=layers)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    write_file_atomically(path, lambda staging: figure.savefig(staging, format="png", dpi=110))
+    plt.close(figure)

@@ -1,0 +1,219 @@
+"""The eval stage (issue 17): language-model scoring, zero-shot heuristics, layers transferred,
+generation; each against an independent computation or a model whose preferences are known."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from helpers import write_books
+from safetensors.torch import load_file
+
+from genpt.cli import main
+from genpt.eval.lm import load_language_model, score_tokens, text_tokens
+from genpt.eval.zeroshot import best_threshold, evaluate_zeroshot
+from genpt.models.gpt import GPT
+from genpt.resources import default_glue_dir
+from genpt.tokenizer.train import train_tokenizer
+
+PRETRAIN = ["--preset", "tiny", "--batch_size", "8", "--seq_len", "64", "--mixed_precision", "no", "--eval_steps", "100",
+            "--eval_tokens", "2048", "--warmup_steps", "20", "--learning_rate", "3e-3"]
+
+
+@pytest.fixture(scope="module")
+def books_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    corpus = write_books(root / "corpus", "Carroll_Alice_s_Adventures_in_Wonderland")
+    train_tokenizer([corpus], output_dir=root / "tok", vocab_size=600, show_progress=False)
+    run = root / "run"
+    assert main(["pretrain", *PRETRAIN, "--tokenizer", str(root / "tok"), "--input", str(corpus), "--max_steps", "40",
+                 "--save_steps", "10", "--save_total_limit", "1", "--keep_checkpoints", "log", "--output_dir", str(run)]) == 0
+    return run
+
+
+def test_keep_checkpoints_log_keeps_log_spaced_steps(books_run):
+    kept = sorted(p.name for p in (books_run / "checkpoints").iterdir())
+    assert kept == ["step-00000010", "step-00000020", "step-00000040"]  # 10 x 1, 2, 4; 30 pruned
+
+
+def test_perplexity_equals_transformers_loss_on_the_export(books_run, tmp_path):
+    text = tmp_path / "held_out.txt"
+    write_books(tmp_path / "other", "Wilde_The_Picture_of_Dorian_Gray")
+    text.write_text((tmp_path / "other" / "Wilde_The_Picture_of_Dorian_Gray.txt").read_text()[:20_000])
+    assert main(["eval", "lm", "--run", str(books_run), "--input", str(text), "--stride", "64", "--window", "64",
+                 "--output_dir", str(tmp_path / "out")]) == 0
+    ours = json.loads((tmp_path / "out" / "eval_lm.json").read_text())
+    assert main(["export", "--run", str(books_run), "--output_dir", str(tmp_path / "hub")]) == 0
+    lm = load_language_model(str(books_run))
+    tokens, n_bytes = text_tokens(lm.tokenizer, [str(text)])
+    assert n_bytes == len(text.read_text().encode("utf-8")) and ours["bytes"] == n_bytes
+    script = tmp_path / "hf.py"
+    script.write_text(f"""
+import json, torch
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained({str(tmp_path / 'hub')!r}).eval()
+tokens = json.load(open({str(tmp_path / 'tokens.json')!r}))
+total, count = 0.0, 0
+with torch.no_grad():
+    for start in range(0, len(tokens) - 1, 64):
+        window = torch.tensor([tokens[start:start + 64]])
+        if window.size(1) < 2:
+            break
+        n = window.size(1) - 1
+        total += model(window, labels=window).loss.item() * n
+        count += n
+json.dump({{"total": total, "count": count}}, open({str(tmp_path / 'hf.json')!r}, "w"))
+""")
+    (tmp_path / "tokens.json").write_text(json.dumps(tokens))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True, timeout=300)
+    hf = json.loads((tmp_path / "hf.json").read_text())
+    # stride = window: non-overlapping windows, each scoring all but its first token
+    assert ours["tokens"] == hf["count"]
+    assert ours["perplexity"] == pytest.approx(math.exp(hf["total"] / hf["count"]), rel=1e-4)
+    assert ours["bits_per_byte"] == pytest.approx(hf["total"] / math.log(2) / n_bytes, rel=1e-4)
+
+
+def test_with_a_stride_every_token_is_scored_once(books_run):
+    lm = load_language_model(str(books_run))
+    tokens = list(range(5, 205))
+    for window, stride in ((64, 16), (64, 1), (64, 63)):
+        _, count = score_tokens(lm.model, tokens, window, stride, show_progress=False)
+        assert count == len(tokens) - 1  # every token but the very first, once
+    _, count = score_tokens(lm.model, tokens, 64, 64, show_progress=False)
+    assert count == len(tokens) - math.ceil(len(tokens) / 64)  # disjoint windows: each window's first token has no context
+    # overlapping windows give every token more context: a lower loss than disjoint windows
+    lm_text = load_language_model(str(books_run))
+    book = text_tokens(lm_text.tokenizer, [str(next((books_run.parent / "corpus").iterdir()))])[0][:3000]
+    disjoint, disjoint_count = score_tokens(lm.model, book, 64, 64, show_progress=False)
+    sliding, sliding_count = score_tokens(lm.model, book, 64, 16, show_progress=False)
+    assert sliding / sliding_count < disjoint / disjoint_count
+
+
+# ---- zero-shot: a model that has learned one answer ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def opinionated_run(tmp_path_factory) -> Path:
+    """Pretrained on text where every sentence is very positive and every story ends well."""
+    root = tmp_path_factory.mktemp("opinion")
+    lines = []
+    for i in range(400):
+        lines.append(f"The film number {i} was good and it was very positive.")
+        lines.append(f"Sam went out on day {i}. Sam met a friend. They talked. Then they all lived happily.")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "text.txt").write_text("\n".join(lines) + "\n")
+    train_tokenizer([corpus], output_dir=root / "tok", vocab_size=400, show_progress=False)
+    run = root / "run"
+    assert main(["pretrain", *PRETRAIN, "--tokenizer", str(root / "tok"), "--input", str(corpus), "--max_steps", "300",
+                 "--save_steps", "100", "--save_total_limit", "5", "--validation_fraction", "0.2", "--output_dir", str(run)]) == 0
+    return run
+
+
+def test_zeroshot_heuristics_pick_what_the_model_prefers(opinionated_run, tmp_path):
+    glue = tmp_path / "glue"
+    (glue / "SST-2").mkdir(parents=True)
+    (glue / "SST-2" / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"the film {i} was fine\t1\n" for i in range(20)))
+    cloze = tmp_path / "cloze"
+    cloze.mkdir()
+    header = "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,RandomFifthSentenceQuiz1,RandomFifthSentenceQuiz2,AnswerRightEnding\n"
+    rows = [f"s{i},Sam went out on day {i}.,Sam met a friend.,They talked.,It rained.,"
+            + ("Then they all lived happily.,The moon sank in green soup.,1" if i % 2 else "The moon sank in green soup.,Then they all lived happily.,2")
+            for i in range(30)]
+    (cloze / "cloze_test_val__spring2016 - cloze_test_ALL_val.csv").write_text(header + "\n".join(rows) + "\n")
+    summary = evaluate_zeroshot(str(opinionated_run), ["sst2", "story_cloze"], glue_dir=str(glue), story_cloze_dir=str(cloze),
+                                checkpoints="all", output_dir=str(tmp_path / "out"), show_progress=False)
+    assert summary["tasks"]["sst2"]["score"] == 100.0  # " positive" after "very", every time
+    assert summary["tasks"]["story_cloze"]["score"] == 100.0
+    steps = list(summary["tasks"]["sst2"]["by_step"])
+    assert steps == sorted(steps, key=int) and steps[-1] == "300"  # checkpoints in step order, the final model last
+    assert {"zeroshot.json", "zeroshot.md", "zeroshot.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+
+def test_the_cola_threshold_is_chosen_on_train_only():
+    import numpy as np
+
+    train_scores, train_labels = np.array([-5.0, -4.0, -1.0, -0.5]), [0, 0, 1, 1]
+    threshold = best_threshold(train_scores, train_labels)
+    assert -4.0 <= threshold < -1.0  # separates the training labels; dev never enters the choice
+
+
+# ---- layers transferred -----------------------------------------------------------------------------
+
+
+def test_transfer_layers_keeps_the_first_blocks_and_reinitialises_the_rest(books_run, tmp_path):
+    pretrained = load_file(books_run / "model.safetensors")
+    config = yaml.safe_load((books_run / "config.yaml").read_text())["model"]
+    from genpt.config import GPTConfig
+
+    torch.manual_seed(42)
+    fresh = GPT(GPTConfig.from_dict(config)).state_dict()
+    for n in (0, config["n_layer"]):
+        run = tmp_path / f"layers{n}"
+        assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run),
+                     "--transfer_layers", str(n), "--max_steps", "1", "--learning_rate", "1e-12", "--max_train_samples", "8",
+                     "--max_eval_samples", "8", "--mixed_precision", "no", "--seed", "42", "--output_dir", str(run)]) == 0
+        weights = load_file(run / "model.safetensors")
+        for name, value in weights.items():
+            if not name.startswith("transformer."):
+                continue
+            key = name.removeprefix("transformer.")
+            block = int(key.split(".")[1]) if key.startswith("h.") else -1
+            expected = fresh[key] if block >= n else pretrained[key]
+            torch.testing.assert_close(value, expected, rtol=0, atol=1e-6, msg=f"{key} with {n} blocks transferred")
+
+
+def test_layers_sweep_writes_the_curve(books_run, tmp_path):
+    assert main(["eval", "layers", "--init", str(books_run), "--task", "sst2", "--layers", "0,3", "--data_dir",
+                 str(default_glue_dir()), "--max_train_samples", "32", "--num_train_epochs", "1", "--output_dir",
+                 str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "layers.json").read_text())
+    assert list(summary["scores"]) == ["0", "3"] and (tmp_path / "layers.png").stat().st_size > 1000
+    for n in (0, 3):
+        results = json.loads((tmp_path / "runs" / f"sst2-layers{n}" / "eval_results.json").read_text())
+        assert summary["scores"][str(n)] == round(100 * results["accuracy"], 3)
+
+
+# ---- generation ----------------------------------------------------------------------------------------
+
+
+def test_greedy_generation_equals_gpt_generate_and_the_export(books_run, tmp_path, capsys):
+    prompt = "Alice was"
+    assert main(["generate", "--run", str(books_run), "--prompt", prompt, "--temperature", "0", "--max_new_tokens", "12"]) == 0
+    printed = capsys.readouterr().out.removesuffix("\n")
+    lm = load_language_model(str(books_run))
+    ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    end = lm.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    ours = lm.model.generate(torch.tensor([ids]), 12, temperature=0.0, eos_token_id=end)[0].tolist()
+    assert printed == lm.tokenizer.decode(ours, skip_special_tokens=True)
+    assert main(["export", "--run", str(books_run), "--output_dir", str(tmp_path / "hub")]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--run", str(tmp_path / "hub"), "--prompt", prompt, "--temperature", "0",
+                 "--max_new_tokens", "12"]) == 0
+    assert capsys.readouterr().out.removesuffix("\n") == printed
+
+
+def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
+    finetuned = tmp_path / "ft"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run),
+                 "--max_train_samples", "8", "--max_eval_samples", "8", "--num_train_epochs", "1", "--output_dir",
+                 str(finetuned)]) == 0
+    capsys.readouterr()
+    for argv, message in (
+        (["eval", "lm", "--run", str(finetuned), "--input", str(books_run / "config.yaml")], "a fine-tuned run"),
+        (["generate", "--run", str(finetuned), "--prompt", "x"], "a fine-tuned run"),
+        (["eval", "zeroshot", "--run", str(books_run), "--tasks", "sst2"], "pass --glue_dir"),
+        (["eval", "zeroshot", "--run", str(books_run), "--tasks", "rte", "--glue_dir", "x"], "no zero-shot heuristic"),
+        (["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run), "--transfer_layers",
+          "9", "--output_dir", str(tmp_path / "x")], "only 3 blocks"),
+        (["eval", "lm", "--run", str(books_run), "--input", str(books_run.parent / "corpus"), "--stride", "999"], "--stride 999"),
+    ):
+        assert main(argv) == 2, argv
+        errors = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("genpt ")]
+        assert len(errors) == 1 and message in errors[0], (argv, errors)
