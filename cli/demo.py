@@ -2,7 +2,7 @@
 
 The demo is a list of steps run in order; each step reads what earlier steps left in the
 shared `DemoRun` and returns a one-line summary for the table printed at the end:
-tokenizer -> pretrain `tiny` -> fine-tune on SST-2 (pretrained, and from scratch) ->
+tokenizer -> pretrain `tiny` -> zero-shot SST-2 -> fine-tune on SST-2 (pretrained, and from scratch) ->
 evaluate -> export both models -> reload the exports in plain `transformers`.
 """
 
@@ -76,6 +76,17 @@ def pretrain_step(run: DemoRun) -> str:
     )
 
 
+def zeroshot_step(run: DemoRun) -> str:
+    """The paper's zero-shot SST-2 heuristic on the pretrained model, before any fine-tuning."""
+    from genpt.eval.zeroshot import evaluate_zeroshot
+
+    summary = evaluate_zeroshot(str(run.results["pretrain"]["path"]), ["sst2"], glue_dir=str(default_glue_dir()),
+                                show_progress=False)
+    sst2 = summary["tasks"]["sst2"]
+    run.results["zeroshot"] = sst2
+    return f"zero-shot SST-2 accuracy {sst2['score']:.1f} against chance {sst2['chance']:.1f} (no fine-tuning)"
+
+
 def finetune_step(init: str) -> Callable[[DemoRun], str]:
     """Fine-tune on the embedded SST-2 slice, from the pretrained model or from scratch."""
 
@@ -145,6 +156,7 @@ def reload_step(run: DemoRun) -> str:
 STEPS: tuple[Step, ...] = (
     Step("tokenizer", tokenizer_step),
     Step("pretrain", pretrain_step),
+    Step("zero-shot", zeroshot_step),
     Step("finetune (pretrained)", finetune_step("pretrained")),
     Step("finetune (scratch)", finetune_step("scratch")),
     Step("evaluate", evaluate_step),

@@ -8,7 +8,7 @@ from typing import Any
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
-from genpt.metrics import compute_metrics
+from genpt.metrics import score_task
 from genpt.task_run import (
     load_task_run,
     predict,
@@ -38,7 +38,7 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
         raise GenptError(f"{validation_file or data_dir}: the split has no labels; `genpt eval` needs a labelled file")
     dataset = run.encode(examples)
     predictions, _ = predict(run.model, dataset, run.collator(), batch_size)
-    results = {**compute_metrics(run.task.metrics, predictions, [e.label for e in examples]), "eval_samples": len(examples)}
+    results = {**score_task(run.task, predictions, [e.label for e in examples]), "eval_samples": len(examples)}
     if output_dir is not None:
         output_dir = Path(output_dir)
         write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True)

@@ -15,7 +15,6 @@ Parquet, a `datasets` name), each followed by `<|endoftext|>`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 from genpt.config import read_yaml_mapping
 from genpt.data.corpus import iter_documents
 from genpt.errors import GenptError
+from genpt.metrics import load_module
 from genpt.models.gpt import GPT
 from genpt.special_tokens import ENDOFTEXT
 
@@ -69,8 +69,8 @@ def text_tokens(tokenizer: Any, inputs: list[str], **read_options: Any) -> tuple
 
 @torch.no_grad()
 def score_tokens(model: GPT, tokens: list[int], window: int, stride: int, batch_size: int = 8,
-                 device: torch.device | str = "cpu", show_progress: bool = True) -> tuple[float, int]:
-    """(summed negative log-likelihood in nats, tokens scored) with sliding windows."""
+                 device: torch.device | str = "cpu", show_progress: bool = True) -> torch.Tensor:
+    """The negative log-likelihood (nats, float64) of every token scored, with sliding windows."""
     if not 1 <= stride <= window:
         raise GenptError(f"--stride {stride}: expected 1 to the window ({window})")
     starts = list(range(0, max(len(tokens) - 1, 1), stride))
@@ -84,8 +84,7 @@ def score_tokens(model: GPT, tokens: list[int], window: int, stride: int, batch_
         # window, leave each window's first token unscored).
         windows.append((start, end, max(scored_until, start + 1)))
         scored_until = end
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
+    losses = []
     for first in tqdm(range(0, len(windows), batch_size), desc="scoring", unit="batch", disable=not show_progress):
         group = windows[first : first + batch_size]
         width = max(end - start for start, end, _ in group)
@@ -96,11 +95,11 @@ def score_tokens(model: GPT, tokens: list[int], window: int, stride: int, batch_
             chunk = torch.tensor(tokens[start:end], dtype=torch.long, device=device)
             ids[row, : end - start], mask[row, : end - start] = chunk, 1
             targets[row, score_from - start : end - start] = chunk[score_from - start :]
-            count += end - score_from
         logits = model(ids, mask if len(group) > 1 and (mask == 0).any() else None).logits.float()  # (B, T, V)
-        total += F.cross_entropy(logits[:, :-1].flatten(0, 1), targets[:, 1:].flatten(), ignore_index=-100,
-                                 reduction="sum").double()
-    return float(total), count
+        scored = targets[:, 1:].flatten()
+        token_losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), scored, ignore_index=-100, reduction="none")
+        losses.append(token_losses[scored != -100].double().cpu())
+    return torch.cat(losses) if losses else torch.zeros(0, dtype=torch.float64)
 
 
 def evaluate_lm(path: str, inputs: list[str], *, window: int | None = None, stride: int | None = None,
@@ -116,7 +115,7 @@ def evaluate_lm(path: str, inputs: list[str], *, window: int | None = None, stri
     if len(tokens) < 2:
         raise GenptError(f"--input {' '.join(inputs)}: no text to score")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    nll, count = score_tokens(lm.model.to(device), tokens, window, stride, batch_size, device, show_progress)
-    return {"perplexity": math.exp(nll / count), "bits_per_byte": nll / math.log(2) / max(n_bytes, 1),
-            "loss": nll / count, "tokens": count, "bytes": n_bytes, "window": window, "stride": stride,
-            "model": path, "inputs": inputs}
+    losses = score_tokens(lm.model.to(device), tokens, window, stride, batch_size, device, show_progress)
+    scores = load_module("perplexity").compute(predictions=losses.tolist(), n_bytes=n_bytes)  # genpt's evaluate module
+    return {"perplexity": scores["perplexity"], "bits_per_byte": scores["bits_per_byte"], "loss": scores["loss"],
+            "tokens": scores["tokens"], "bytes": n_bytes, "window": window, "stride": stride, "model": path, "inputs": inputs}

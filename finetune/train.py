@@ -34,7 +34,7 @@ from genpt.data.tasks import Example, Task
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
 from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
-from genpt.metrics import compute_metrics
+from genpt.metrics import score_task
 from genpt.models.architectures import baseline_config, build_task_model, context_length
 from genpt.models.heads import TaskModel
 from genpt.plots import plot_finetune_curves
@@ -217,7 +217,7 @@ def evaluate(model, task: Task, dataset: TaskDataset, collator: Collator | None,
              loader: Any = None) -> dict[str, float]:
     predictions, _ = predict(accelerator.unwrap_model(model), dataset, collator, batch_size, accelerator, loader=loader)
     labels = [item.label for item in dataset.items]
-    return compute_metrics(task.metrics, predictions, labels)
+    return score_task(task, predictions, labels)
 
 
 # ---- data -------------------------------------------------------------------------------
@@ -329,12 +329,12 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
         return predict(model, dataset, collator, config.eval_batch_size, accelerator)[0]
 
     predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator, loader=dev_loader)[0]
-    results = {**compute_metrics(task.metrics, predictions, [item.label for item in dev_set.items]),
+    results = {**score_task(task, predictions, [item.label for item in dev_set.items]),
                "epoch": best["epoch"], "eval_samples": len(dev_set), "evaluated_on": evaluated_on(config)}
     files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
     for name, examples in splits.extra_validation.items():
         extra = predictions_of(examples)
-        scores = compute_metrics(task.metrics, extra, [e.label for e in examples])
+        scores = score_task(task, extra, [e.label for e in examples])
         results.update({f"{name}_{k}": v for k, v in scores.items()}, **{f"{name}_eval_samples": len(examples)})
         files[f"predictions_dev_{name}.tsv"] = (examples, extra, True)
     for split, examples in splits.tests.items():

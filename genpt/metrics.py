@@ -1,6 +1,9 @@
-"""Task metrics, offline, in plain numpy.
+"""Task metrics, offline, in plain numpy, also served as local `evaluate` modules.
 
-They follow GLUE's official definitions, which call scikit-learn (accuracy, F1, Matthews
+`score_task` computes a task's metrics through its `evaluate` module (genpt/metric_modules:
+glue, story_cloze; perplexity for language models), so genpt's own scores and a
+`transformers` Trainer user's `evaluate.load(module_path("glue"), "sst2")` are one code.
+The functions below follow GLUE's official definitions, which call scikit-learn (accuracy, F1, Matthews
 correlation) and scipy (Pearson, Spearman), down to their degenerate cases: F1 and MCC are
 0.0 where undefined, and the correlations are NaN when an input is constant. Writing them
 out (rather than importing sklearn) keeps evaluation free of those imports and lets the
@@ -9,7 +12,9 @@ tests compare two independent implementations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,3 +133,38 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[f
     metric = sacrebleu.metrics.BLEU()
     score = metric.corpus_score(list(hypotheses), [list(references)])
     return score.score, str(metric.get_signature())
+
+
+# ---- the evaluate modules -------------------------------------------------------------------------
+
+MODULES_DIR = Path(__file__).resolve().parent / "metric_modules"
+
+
+def module_path(name: str) -> str:
+    """The folder of genpt's local `evaluate` module `name` (glue, story_cloze, perplexity):
+    `evaluate.load(module_path("glue"), "sst2")` works offline."""
+    folder = MODULES_DIR / name
+    if not (folder / f"{name}.py").is_file():
+        raise GenptError(f"no genpt metric module {name!r}; expected one of "
+                         f"{', '.join(sorted(p.name for p in MODULES_DIR.iterdir() if (p / f'{p.name}.py').is_file()))}")
+    return str(folder)
+
+
+@functools.cache
+def load_module(name: str, config_name: str | None = None) -> Any:
+    import evaluate
+
+    return evaluate.load(module_path(name), config_name)
+
+
+def score_task(task: Any, predictions: Any, labels: Any) -> dict[str, float]:
+    """A task's metrics (its `metrics`, main one first), through its `evaluate` module; a
+    custom task, which has none, directly."""
+    if task.glue_name is not None:
+        module = load_module("glue", task.name)
+    elif task.name == "story_cloze":
+        module = load_module("story_cloze")
+    else:
+        return compute_metrics(task.metrics, predictions, labels)
+    scores = module.compute(predictions=np.asarray(predictions).tolist(), references=np.asarray(labels).tolist())
+    return {name: float(scores[name]) for name in task.metrics}

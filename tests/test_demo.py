@@ -14,7 +14,8 @@ def test_demo_runs_end_to_end_on_a_small_budget(tmp_path, capsys):
     assert main(["demo", "--output_dir", str(out), "--vocab_size", "1000", "--pretrain_steps", "12",
                  "--finetune_epochs", "1", "--max_train_samples", "200"]) == 0
     printed = capsys.readouterr().out
-    for step in ("tokenizer", "pretrain", "finetune (pretrained)", "finetune (scratch)", "evaluate", "export",
+    assert "zero-shot SST-2 accuracy" in printed and "against chance 50.0" in printed
+    for step in ("tokenizer", "pretrain", "zero-shot", "finetune (pretrained)", "finetune (scratch)", "evaluate", "export",
                  "reload in transformers", "pretraining bought"):
         assert step in printed, step
     # every stage left its outputs, and the export scored the dev set exactly as genpt did

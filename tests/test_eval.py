@@ -83,16 +83,15 @@ def test_with_a_stride_every_token_is_scored_once(books_run):
     lm = load_language_model(str(books_run))
     tokens = list(range(5, 205))
     for window, stride in ((64, 16), (64, 1), (64, 63)):
-        _, count = score_tokens(lm.model, tokens, window, stride, show_progress=False)
-        assert count == len(tokens) - 1  # every token but the very first, once
-    _, count = score_tokens(lm.model, tokens, 64, 64, show_progress=False)
-    assert count == len(tokens) - math.ceil(len(tokens) / 64)  # disjoint windows: each window's first token has no context
+        assert len(score_tokens(lm.model, tokens, window, stride, show_progress=False)) == len(tokens) - 1  # all but the first
+    disjoint = score_tokens(lm.model, tokens, 64, 64, show_progress=False)
+    assert len(disjoint) == len(tokens) - math.ceil(len(tokens) / 64)  # disjoint windows: each window's first token has no context
     # overlapping windows give every token more context: a lower loss than disjoint windows
     lm_text = load_language_model(str(books_run))
     book = text_tokens(lm_text.tokenizer, [str(next((books_run.parent / "corpus").iterdir()))])[0][:3000]
-    disjoint, disjoint_count = score_tokens(lm.model, book, 64, 64, show_progress=False)
-    sliding, sliding_count = score_tokens(lm.model, book, 64, 16, show_progress=False)
-    assert sliding / sliding_count < disjoint / disjoint_count
+    disjoint = score_tokens(lm.model, book, 64, 64, show_progress=False)
+    sliding = score_tokens(lm.model, book, 64, 16, show_progress=False)
+    assert sliding.mean() < disjoint.mean()
 
 
 # ---- zero-shot: a model that has learned one answer ------------------------------------------------
@@ -217,3 +216,25 @@ def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
         assert main(argv) == 2, argv
         errors = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("genpt ")]
         assert len(errors) == 1 and message in errors[0], (argv, errors)
+
+
+def test_metrics_load_offline_as_evaluate_modules_and_match_sklearn():
+    import evaluate
+    from scipy.stats import pearsonr
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    from genpt.metrics import module_path
+
+    predictions, references = [1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1]
+    mrpc = evaluate.load(module_path("glue"), "mrpc").compute(predictions=predictions, references=references)
+    assert mrpc == pytest.approx({"f1": f1_score(references, predictions), "accuracy": accuracy_score(references, predictions)})
+    cola = evaluate.load(module_path("glue"), "cola").compute(predictions=predictions, references=references)
+    assert cola["matthews_correlation"] == pytest.approx(matthews_corrcoef(references, predictions))
+    scores, gold = [0.5, 2.0, 3.5, 4.0], [1.0, 2.2, 3.0, 4.8]
+    stsb = evaluate.load(module_path("glue"), "stsb").compute(predictions=scores, references=gold)
+    assert stsb["pearson"] == pytest.approx(pearsonr(scores, gold)[0])
+    cloze = evaluate.load(module_path("story_cloze")).compute(predictions=[0, 1, 1], references=[0, 1, 0])
+    assert cloze["accuracy"] == pytest.approx(2 / 3)
+    nll = [2.0, 1.0, 3.0]
+    ppl = evaluate.load(module_path("perplexity")).compute(predictions=nll, n_bytes=12)
+    assert ppl["perplexity"] == pytest.approx(math.exp(2.0)) and ppl["bits_per_byte"] == pytest.approx(6 / math.log(2) / 12)
