@@ -58,7 +58,7 @@ def test_each_transformation_gives_the_papers_sequence(tokenizer):
     assert transform([a], "single", ids, 64) == [[s, *a, e]]
     assert transform([a, b], "pair", ids, 64) == [[s, *a, d, *b, e]]
     assert transform([a, b], "similarity", ids, 64) == [[s, *a, d, *b, e], [s, *b, d, *a, e]]
-    assert transform([a, b, c], "multiple_choice", ids, 64) == [[s, *a, d, *b, e], [s, *a, d, *c, e]]
+    assert transform([a, [], b, c], "multiple_choice", ids, 64) == [[s, *a, d, *b, e], [s, *a, d, *c, e]]
     # the same examples through the reader-facing path
     examples = [Example(0, "The cat sat.", "It slept."), Example(1, "The cat sat.", choices=("It slept.", "It ran."))]
     assert encode_examples(examples[:1], "similarity", tokenizer, 64)[0] == [[s, *a, d, *b, e], [s, *b, d, *a, e]]

@@ -50,7 +50,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_registry_matches_the_paper_and_glue():
-    assert list(TASKS) == ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "story_cloze"]
+    assert list(TASKS) == ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "story_cloze", "race",
+                           "race-middle", "race-high", "snli", "scitail"]
     assert {n for n, t in TASKS.items() if t.input_format == "similarity"} == {"mrpc", "qqp", "stsb"}
     assert TASKS["stsb"].is_regression and TASKS["stsb"].num_labels == 1
     assert TASKS["story_cloze"].num_labels == 1 and not TASKS["story_cloze"].is_regression
@@ -73,7 +74,8 @@ def test_submission_filenames():
     assert names == {
         "cola": "CoLA.tsv", "sst2": "SST-2.tsv", "mrpc": "MRPC.tsv", "stsb": "STS-B.tsv", "qqp": "QQP.tsv",
         "mnli": "MNLI-m.tsv", "qnli": "QNLI.tsv", "rte": "RTE.tsv", "wnli": "WNLI.tsv",
-        "story_cloze": "story_cloze.tsv",
+        "story_cloze": "story_cloze.tsv", "race": "race.tsv", "race-middle": "race-middle.tsv", "race-high": "race-high.tsv",
+        "snli": "snli.tsv", "scitail": "scitail.tsv",
     }
     assert submission_filename(TASKS["mnli"], "test_mismatched") == "MNLI-mm.tsv"
 
@@ -280,7 +282,8 @@ def test_hub_rows_are_mapped(monkeypatch):
     fake_datasets(monkeypatch, load_dataset)
     examples = read_split(TASKS["mnli"], "validation")
     assert calls == [("nyu-mll/glue", "mnli", "validation_matched")]
-    assert examples == [Example(4, "P", "H", label=2), Example(5, "Q", "I")]
+    assert examples == [Example(4, "P", "H", label=2)]  # a labelled split drops its unlabelled rows (SNLI's -1)
+    assert read_split(TASKS["mnli"], "test")[1] == Example(5, "Q", "I")  # a test split keeps them, unlabelled
 
     fake_datasets(monkeypatch, lambda path, name, split: [
         {"sentence1": "a", "sentence2": "b", "label": 3.2, "idx": 0}])

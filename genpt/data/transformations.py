@@ -5,10 +5,12 @@ Every task becomes one or more token sequences for the same pretrained decoder:
     single (classification)   s text e
     pair (entailment)         s premise $ hypothesis e
     similarity                s A $ B e   and   s B $ A e      (both orderings)
-    multiple choice           s context $ answer_k e           (one per candidate)
+    multiple choice           s context $ answer_k e           (one per candidate; RACE: the
+                              context is the article and the question, s article question $ answer_k e)
 
 `s` start, `$` delimiter, `e` extract: the classifier reads the final hidden state at `e`.
-Truncation never drops a special token: texts are cut, longest first, to fit around them.
+Truncation never drops a special token: texts are cut, longest first, to fit around them;
+for multiple choice only the context (RACE's article) is cut, never the question or the answer.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ def pair(first: list[int], second: list[int], ids: SpecialIds, max_length: int) 
     return [ids.start, *first, ids.delim, *second, ids.extract]
 
 
+def choice_sequence(context: list[int], question: list[int], choice: list[int], ids: SpecialIds,
+                    max_length: int) -> list[int]:
+    """`s context question $ choice e`: the context is cut to fit (its start kept), the answer
+    never; a question longer than what is left keeps its end, nearest the answer."""
+    room = max_length - 3 - len(choice)
+    if room < 0:
+        raise GenptError(f"an answer option of {len(choice)} tokens does not fit --max_seq_length {max_length}")
+    question = question[len(question) - room:] if len(question) > room else question
+    return [ids.start, *context[: room - len(question)], *question, ids.delim, *choice, ids.extract]
+
+
 def truncate_longest_first(first: list[int], second: list[int], budget: int) -> tuple[list[int], list[int]]:
     """Cut the ends of the two texts until they hold `budget` tokens together.
 
@@ -65,7 +78,8 @@ def transform(example_tokens: Sequence[list[int]], input_format: InputFormat, id
     """The sequences one example becomes: 1 for single and pair, 2 for similarity, K for K choices.
 
     `example_tokens` holds the example's texts already tokenized, in the order
-    (text_a,) / (text_a, text_b) / (context, choice_1, ..., choice_K).
+    (text_a,) / (text_a, text_b) / (context, question, choice_1, ..., choice_K), the question
+    empty where there is none (Story Cloze).
     """
     if max_length < 5:
         raise GenptError(f"--max_seq_length {max_length} is too short for the special tokens (at least 5)")
@@ -77,8 +91,8 @@ def transform(example_tokens: Sequence[list[int]], input_format: InputFormat, id
         a, b = example_tokens[0], example_tokens[1]
         return [pair(a, b, ids, max_length), pair(b, a, ids, max_length)]
     if input_format == "multiple_choice":
-        context, *choices = example_tokens
-        return [pair(context, choice, ids, max_length) for choice in choices]
+        context, question, *choices = example_tokens
+        return [choice_sequence(context, question, choice, ids, max_length) for choice in choices]
     raise ValueError(f"unknown input format {input_format!r}")
 
 
@@ -87,7 +101,8 @@ def example_texts(example: Example, input_format: InputFormat) -> list[str]:
         return [example.text_a]
     if input_format in ("pair", "similarity"):
         return [example.text_a, example.text_b or ""]
-    return [example.text_a, *(example.choices or ())]
+    question = f" {example.text_b}" if example.text_b else ""  # a question continues the article's text
+    return [example.text_a, question, *(example.choices or ())]
 
 
 def encode_examples(examples: Sequence[Example], input_format: InputFormat, tokenizer, max_length: int) -> list[list[list[int]]]:

@@ -6,6 +6,7 @@ sequences of GPT-1 section 3.3 chosen by the task's `input_format`.
 
     registry      the `Task` records (formats, labels, metrics, columns, hub names)
     glue          GLUE's original TSVs            story_cloze   the Story Cloze CSVs
+    race          RACE's JSON files               nli           SNLI's JSON Lines, SciTail's TSVs
     hub           the Hugging Face hub            custom        the user's own files
 
 Where the data comes from, in order of preference:
@@ -21,6 +22,8 @@ from pathlib import Path
 from genpt.data.tasks.custom import CUSTOM_SUFFIXES, custom_task, read_custom
 from genpt.data.tasks.glue import glue_path, read_glue_tsv
 from genpt.data.tasks.hub import read_hub
+from genpt.data.tasks.nli import read_scitail, read_snli, scitail_path, snli_path
+from genpt.data.tasks.race import race_levels, race_path, read_race
 from genpt.data.tasks.registry import (
     STSB_SCORE_RANGE,
     TASKS,
@@ -79,9 +82,18 @@ def _read_task_file(task: Task, split: str, path: Path) -> list[Example]:
     labelled = not split.startswith("test")  # test splits may carry labels, but need not
     if task.file_format == "story_cloze_csv":
         return read_story_cloze(path, require_label=labelled)
+    if task.file_format == "race_json":
+        return read_race(path, race_levels(task.name), require_label=labelled)
+    if task.file_format == "snli_jsonl":
+        return read_snli(task, path, require_label=labelled)
+    if task.file_format == "scitail_tsv":
+        return read_scitail(task, path, require_label=labelled)
     if task.file_format != "glue_tsv":
         raise GenptError(f"task {task.name} has no file format of its own; read its files with read_custom")
     return read_glue_tsv(task, path, require_label=labelled)
+
+
+PATHS = {"race_json": race_path, "snli_jsonl": snli_path, "scitail_tsv": scitail_path}  # where a split is in a data folder
 
 
 def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
@@ -89,6 +101,8 @@ def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
         raise GenptError(f"data folder {root} does not exist or is not a folder")
     if task.file_format == "glue_tsv":
         return _read_task_file(task, split, glue_path(task, split, root))
+    if task.file_format in PATHS:
+        return _read_task_file(task, split, PATHS[task.file_format](root, split))
     if split == "test":
         return read_story_cloze(story_cloze_path(root, "test"), require_label=False)
     train, validation = split_story_cloze(read_story_cloze(story_cloze_path(root, "val"), require_label=True))

@@ -21,23 +21,29 @@ def read_hub(task: Task, split: str) -> list[Example]:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GenptError(f"could not load {task.hub.dataset} {task.name} {split} from the Hugging Face hub ({reason}); "
                          f"pass --data_dir with a glue_data folder or the task's files") from None
-    text_a, text_b = task.hub.text_a, task.hub.text_b
-    examples = [
-        Example(
-            index=int(row["idx"]),
-            text_a=row[text_a].strip(),
-            text_b=None if text_b is None else row[text_b].strip(),
-            label=_hub_label(task, row["label"]),
-        )
-        for row in rows
-    ]
+    hub = task.hub
+    examples = []
+    for position, row in enumerate(rows):
+        label = _hub_label(task, row.get(hub.label))
+        if label is None and not split.startswith("test"):
+            continue  # unlabelled pairs (SNLI's -1): dropped, as is standard
+        examples.append(Example(
+            index=int(row.get("idx", position)),
+            text_a=row[hub.text_a].strip(),
+            text_b=None if hub.text_b is None else row[hub.text_b].strip(),
+            choices=None if hub.choices is None else tuple(c.strip() for c in row[hub.choices]),
+            label=label,
+        ))
     if not examples:
         raise GenptError(f"{task.hub.dataset} {task.name} {split} from the Hugging Face hub has no examples")
     return examples
 
 
 def _hub_label(task: Task, value: Any) -> int | float | None:
-    """Hub test splits mark missing labels with -1."""
-    if value is None or value == -1:
+    """Hub test splits mark missing labels with -1 (or an empty string); some datasets name
+    classes ("entails") or choices ("A") instead of numbering them."""
+    if value is None or value == -1 or value == "":
         return None
+    if isinstance(value, str) and task.file_labels and value.strip() in task.file_labels:
+        return task.file_labels.index(value.strip())
     return float(value) if task.is_regression else int(value)

@@ -32,6 +32,8 @@ class HubSource:
     config: str | None
     text_a: str
     text_b: str | None = None
+    choices: str | None = None  # multiple choice: the column of the candidate answers
+    label: str = "label"  # the column of the label (a class id, or a letter naming the right choice)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def _hub(config: str, text_a: str, text_b: str | None = None) -> HubSource:
 
 
 BINARY = ("0", "1")
+RACE_LETTERS = ("A", "B", "C", "D")
 # The paper uses the similarity transformation (both orders, summed) for MRPC, QQP and STS-B.
 # Column order is the comparison table's (the paper's Table 5 order).
 TASKS: dict[str, Task] = {task.name: task for task in (
@@ -109,6 +112,14 @@ TASKS: dict[str, Task] = {task.name: task for task in (
           FileColumns("sentence1", "sentence2", "label"), _hub("wnli", "sentence1", "sentence2")),
     Task("story_cloze", "multiple_choice", ("ending_1", "ending_2"), ("1", "2"), ("accuracy",),
          file_format="story_cloze_csv", display_name="Story Cloze"),
+    # The paper's other tasks (Tables 2 and 3): reading comprehension and natural language inference.
+    *(Task(name, "multiple_choice", RACE_LETTERS, RACE_LETTERS, ("accuracy",), file_format="race_json",
+           hub=HubSource("ehovy/race", config, "article", "question", choices="options", label="answer"), display_name=shown)
+      for name, config, shown in (("race", "all", "RACE"), ("race-middle", "middle", "RACE-m"), ("race-high", "high", "RACE-h"))),
+    Task("snli", "pair", ("entailment", "neutral", "contradiction"), ("entailment", "neutral", "contradiction"), ("accuracy",),
+         file_format="snli_jsonl", hub=HubSource("stanfordnlp/snli", None, "premise", "hypothesis"), display_name="SNLI"),
+    Task("scitail", "pair", ("entails", "neutral"), ("entails", "neutral"), ("accuracy",), file_format="scitail_tsv",
+         hub=HubSource("allenai/scitail", "tsv_format", "premise", "hypothesis"), display_name="SciTail"),
 )}
 
 
