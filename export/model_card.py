@@ -122,8 +122,10 @@ def _usage(task: Task | None, class_name: str) -> list[str]:
                 "print(logits.item() if model.config.num_labels == 1 else model.config.id2label[int(logits.argmax())])",
                 "```", ""]
     return ["## How to use", "",
-            "GPT-1's multiple-choice head scores each candidate `start context delim answer_k extract` with one logit; "
-            "a softmax across the candidates gives their probabilities:", "", *common,
+            "GPT-1's multiple-choice head scores each candidate `start context delim answer_k extract` with one logit, "
+            "for any number k of candidates; a softmax across them gives their probabilities. For reading comprehension "
+            "(RACE) the context is the article followed by the question; genpt cut the article's end (never the question "
+            "or an option) when the whole did not fit, so shorten a long article the same way before scoring:", "", *common,
             "context = \"Karen was assigned a roommate. They got along well and went to a concert together.\"",
             "answers = [\"Karen became good friends with her roommate.\", \"Karen hated her roommate.\"]",
             "with torch.no_grad():",

@@ -16,7 +16,8 @@ EPILOG = """examples:
   genpt finetune --task custom --task_type classification --train_file train.csv --validation_file dev.csv \\
       --text_column review --label_column stars --init runs/mini --output_dir runs/reviews
 
-Tasks: cola sst2 mrpc stsb qqp mnli qnli rte wnli (GLUE), story_cloze, custom.
+Tasks: cola sst2 mrpc stsb qqp mnli qnli rte wnli (GLUE), story_cloze, race race-middle race-high, snli,
+scitail, custom.
 --config FILE.yaml reads any of the options below (a run folder's config.yaml too); flags override it.
 Ctrl-C checkpoints and stops (exit 130); --resume auto continues exactly where it stopped.
 The run folder holds config.yaml, tokenizer/, model.safetensors (best epoch), eval_results.json,

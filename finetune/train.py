@@ -311,6 +311,18 @@ def _custom_splits(config: FinetuneConfig) -> tuple[Task, Splits]:
 # ---- outputs ----------------------------------------------------------------------------
 
 
+def level_accuracies(task: Task, examples: list[Example], predictions: Any) -> dict[str, float]:
+    """RACE's accuracy on its middle- and high-school questions too, as the paper's Table 3."""
+    if task.name != "race":
+        return {}
+    results = {}
+    for level in task_registry.RACE_LEVELS:
+        chosen = [(int(p), e.label) for e, p in zip(examples, predictions) if task_registry.level_of(e) == level]
+        if chosen and all(label is not None for _, label in chosen):
+            results[f"{level}_accuracy"] = sum(p == label for p, label in chosen) / len(chosen)
+    return results
+
+
 def evaluated_on(config: FinetuneConfig) -> str:
     """What eval_results.json scores: the dev set, or the part of the training set held out."""
     if config.validation_split_percentage:
@@ -331,6 +343,7 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
     predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator, loader=dev_loader)[0]
     results = {**score_task(task, predictions, [item.label for item in dev_set.items]),
                "epoch": best["epoch"], "eval_samples": len(dev_set), "evaluated_on": evaluated_on(config)}
+    results.update(level_accuracies(task, splits.validation, predictions))
     files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
     for name, examples in splits.extra_validation.items():
         extra = predictions_of(examples)

@@ -23,7 +23,8 @@ from genpt.data.tasks.custom import CUSTOM_SUFFIXES, custom_task, read_custom
 from genpt.data.tasks.glue import glue_path, read_glue_tsv
 from genpt.data.tasks.hub import read_hub
 from genpt.data.tasks.nli import read_scitail, read_snli, scitail_path, snli_path
-from genpt.data.tasks.race import race_levels, race_path, read_race
+from genpt.data.tasks.race import LEVELS as RACE_LEVELS
+from genpt.data.tasks.race import level_of, race_levels, race_path, read_race
 from genpt.data.tasks.registry import (
     STSB_SCORE_RANGE,
     TASKS,
@@ -43,7 +44,7 @@ from genpt.errors import GenptError
 
 __all__ = [
     "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
-    "TaskType", "custom_task", "get_task", "hold_out", "read_custom", "read_split", "split_story_cloze", "submission_filename",
+    "RACE_LEVELS", "TaskType", "custom_task", "level_of", "get_task", "hold_out", "read_custom", "read_split", "split_story_cloze", "submission_filename",
 ]
 
 SPLITS = ("train", "validation", "test")
