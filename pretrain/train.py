@@ -168,6 +168,7 @@ class PretrainStage:
             "grad_norm": round(float(window.grad_norm), 4), "tokens_per_s": round(tokens_per_s, 1),
             "mfu": round(tokens_per_s / acc.num_processes * self.flops_per_token / self.peak, 4),
             "tokens_seen": state.tokens_seen, "elapsed_s": round(state.elapsed_seconds, 1),
+            "train_s": round(state.train_seconds, 2),  # training steps only: evaluations and checkpoints excluded
         }
 
     def evaluate(self, engine: Engine) -> None:
