@@ -10,6 +10,7 @@ found on a machine without a GPU.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,13 +197,23 @@ def test_the_library_leaves_the_allocator_alone():
     assert int(done.stdout.split()[-1]) >= 16 * 1024 * 1024  # still mapped on its own: glibc's default
 
 
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")
+def test_bf16_is_chosen_only_where_the_cpu_has_bf16_instructions():
+    # oneDNN calls bf16 "supported" on any AVX-512 CPU, where it is emulated and a training step
+    # ran 2.5x slower than fp32: auto precision must follow the instructions, not oneDNN.
+    from genpt.training import cpu_computes_bf16
+
+    flags = Path("/proc/cpuinfo").read_text().split()
+    assert cpu_computes_bf16() == any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def test_private_apis_have_fallbacks(monkeypatch):
     from accelerate.state import AcceleratorState
 
     from genpt.training import cpu_computes_bf16, reset_accelerate_state
 
     expected = cpu_computes_bf16()
-    monkeypatch.delattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
     assert cpu_computes_bf16() == expected  # the CPU's flags say the same
     monkeypatch.delattr(AcceleratorState, "_reset_state")
     reset_accelerate_state()  # a no-op rather than an AttributeError
