@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,17 +173,23 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
     points = checkpoints_of(Path(run), checkpoints)
     results = {d.name: {"metric": d.metric, "chance": CHANCE.get(d.name, 100 / len(d.dev[0].choices or (0, 0))),
                         "examples": len(d.dev), "by_step": {}} for d in data}
+    scored = []
     for step, folder in tqdm(points, desc="checkpoints", unit="checkpoint", disable=not show_progress or len(points) == 1):
+        if not folder.exists():  # a run still training replaced its newest checkpoint meanwhile
+            print(f"genpt eval zeroshot: {folder} was removed by the run while scoring (still training?); skipped",
+                  file=sys.stderr)
+            continue
         lm = load_language_model(str(folder))
+        scored.append(step)
         for d in data:
             scores = score(lm, d)
             results[d.name]["by_step"][str(step)] = round(scores[d.metric], 3)
             if "threshold" in scores:
                 results[d.name].setdefault("thresholds", {})[str(step)] = scores["threshold"]
-    final = str(points[-1][0])
+    final = str(scored[-1])
     summary = {"run": run, "tasks": {name: {**values, "score": values["by_step"][final]} for name, values in results.items()}}
     if output_dir is not None:
-        write_outputs(summary, Path(output_dir), several=len(points) > 1)
+        write_outputs(summary, Path(output_dir), several=len(scored) > 1)
     return summary
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,15 @@ def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | No
             f"{option} {init}: expected a genpt run folder (config.yaml + {ckpt.MODEL_FILE}), "
             "a Hugging Face model folder (config.json), or 'scratch'"
         )
-    if "/" in init or init in ("openai-gpt", "gpt2"):  # a hub id, for users who are online
+    if looks_like_hub_id(init):  # for users who are online
         return _hugging_face(init, tokenizer, local=False, option=option)
     raise GenptError(f"{option} {init}: no such folder (expected a run folder, a Hugging Face folder or hub id, or 'scratch')")
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """`openai-gpt`, `gpt2` or `namespace/name`; a path that is not there (`/runs/x`, `../run`,
+    `runs/mini/checkpoints/step-100`) is a missing folder, not something to ask the hub for."""
+    return name in ("openai-gpt", "gpt2") or re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", name) is not None
 
 
 def _scratch(tokenizer: str | None, preset: str | None) -> Pretrained:

@@ -140,6 +140,9 @@ CASES = [
     Case("size-mismatched tokenizer", lambda i: i.finetune("--tokenizer", str(i.tmp / "tok300")) if train_tokenizer(
         [i.corpus], output_dir=i.tmp / "tok300", vocab_size=300, show_progress=False) else [], "do not belong together"),
     Case("same-size tokenizer with other merges", lambda i: i.finetune("--tokenizer", str(i.other_tokenizer)), "differ"),
+    Case("--init a missing checkpoint folder", lambda i: ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()),
+                                                       "--init", str(i.tmp / "run" / "checkpoints" / "step-00000100"),
+                                                       "--output_dir", str(i.tmp / "out")], "no such folder"),
     Case("truncated safetensors", lambda i: ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init",
                                              str(_with(i.copy_run(), lambda r: truncated(r / "model.safetensors"))),
                                              "--output_dir", str(i.tmp / "out")], "model.safetensors"),
