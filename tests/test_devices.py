@@ -7,9 +7,6 @@ default (no `device=`) meets a meta tensor and fails loudly. That is how these b
 found on a machine without a GPU.
 """
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -169,32 +166,6 @@ def test_a_training_steps_bookkeeping_never_reads_a_value():
         loss = torch.ones((), device="meta")
         window.add(StepLoss(loss, {"task_loss": loss}, examples=8, tokens=(torch.ones(4, device="meta") > 0).sum()))
     assert window.sums["loss"].device.type == "meta" and window.micro_batches == 3 and window.examples == 24
-
-
-_ALLOCATOR_CHILD = textwrap.dedent("""
-    import ctypes
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in
-                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    from genpt.training import new_accelerator
-    new_accelerator("no")
-    block = libc.malloc(16 * 1024 * 1024)
-    print(libc.mallinfo2().hblkhd)
-    libc.free(block)
-""")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
-def test_the_library_leaves_the_allocator_alone():
-    """Building an accelerator used to change glibc's malloc for the whole process."""
-    done = subprocess.run([sys.executable, "-c", _ALLOCATOR_CHILD], capture_output=True, text=True, check=True)
-    assert int(done.stdout.split()[-1]) >= 16 * 1024 * 1024  # still mapped on its own: glibc's default
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux's /proc/cpuinfo")

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 # Run in a child process: the setting lasts for the life of the process that makes it.
-_CHILD = textwrap.dedent("""
+_MEASURE = textwrap.dedent("""
     import ctypes
 
     class MallInfo2(ctypes.Structure):
@@ -24,17 +24,33 @@ _CHILD = textwrap.dedent("""
         mapped = libc.mallinfo2().hblkhd  # bytes held in separately mmap'd blocks
         libc.free(block)
         return mapped
-
-    before = mapped_while_holding_a_block()  # measured before torch's import allocates anything
-    from genpt.perf import keep_freed_memory
-    assert keep_freed_memory()
-    print(before, mapped_while_holding_a_block())
 """)
+
+
+def mapped_bytes(then: str) -> list[int]:
+    """What the child prints after running `then` below the measuring code."""
+    done = subprocess.run([sys.executable, "-c", _MEASURE + textwrap.dedent(then)], capture_output=True, text=True, check=True)
+    return [int(value) for value in done.stdout.split()]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_keep_freed_memory_serves_activation_sized_blocks_from_the_heap():
-    result = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, check=True)
-    before, after = map(int, result.stdout.split())
+    before, after = mapped_bytes("""
+        before = mapped_while_holding_a_block()  # measured before torch's import allocates anything
+        from genpt.perf import keep_freed_memory
+        assert keep_freed_memory()
+        print(before, mapped_while_holding_a_block())
+    """)
     assert before >= 16 * 1024 * 1024  # by default glibc maps such a block on its own and unmaps it when freed
     assert after < 16 * 1024 * 1024  # with the setting it comes from the heap, which keeps it for the next step
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_library_leaves_the_allocator_alone():
+    """Building an accelerator used to change glibc's malloc for the whole process."""
+    [mapped] = mapped_bytes("""
+        from genpt.training import new_accelerator
+        new_accelerator("no")
+        print(mapped_while_holding_a_block())
+    """)
+    assert mapped >= 16 * 1024 * 1024  # still mapped on its own: glibc's default
