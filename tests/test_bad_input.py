@@ -220,25 +220,24 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, shared, tmp_path,
     assert not Path("/tmp/genpt_pwned").exists()
 
 
+def mounted_tmpfs(folder: Path, options: str, what: str):
+    """A tmpfs at `folder` for the test's life; skips where mounting needs a root we lack."""
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip(f"cannot mount {what} here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB file system: room for the run's files, not for its checkpoints."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small file system here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    yield from mounted_tmpfs(tmp_path / "disk", "size=3m", "a small file system")
 
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a read-only file system here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=1m", "a read-only file system")
 
 
 def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_run_survives(shared, small_disk, capsys):
