@@ -169,3 +169,19 @@ def test_finetune_run_is_reproduced_from_its_config_yaml(tmp_path, tmp_path_fact
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert yaml.safe_load((again / "config.yaml").read_text())["finetune"] == \
         yaml.safe_load((first / "config.yaml").read_text())["finetune"]
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda path: path.name)
+def test_every_recipe_is_a_valid_config(recipe):
+    from genpt.baselines.config import CompareConfig
+    from genpt.config import read_yaml_mapping
+    from genpt.options import check_values
+    from genpt.pretrain.config import RunConfig
+
+    values = read_yaml_mapping(recipe)
+    if "model" in values:  # a pretraining recipe
+        config = RunConfig.from_yaml(recipe)
+        assert config.model.vocab_size == 8192 and config.training.max_steps > 0
+    else:  # a comparison recipe
+        assert set(check_values(CompareConfig, values, str(recipe))["tasks"]) <= {"cola", "sst2", "mrpc", "stsb", "rte",
+                                                                                  "story_cloze"}
