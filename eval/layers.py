@@ -38,10 +38,21 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
         ensure_finished({**finetune_options, "task": task, "init": str(init), "transfer_layers": n}, folder,
                         output_dir / "configs", show_progress)
         scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
-    summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer,
+    summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": chance_level(task),
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}
     write_outputs(summary, output_dir)
     return summary
+
+
+def chance_level(task: str) -> float | None:
+    """The score of guessing, x 100: a coin over the classes or options for accuracy, 0 for a
+    correlation; None where it depends on the data (F1)."""
+    spec = get_task(task)
+    if spec.main_metric in ("matthews_correlation", "pearson", "spearmanr"):
+        return 0.0
+    if spec.main_metric == "accuracy" and spec.label_names:
+        return 100 / len(spec.label_names)
+    return None
 
 
 def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:
@@ -62,7 +73,11 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     layers = [int(n) for n in summary["scores"]]
     values = [summary["scores"][str(n)] for n in layers]
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(layers, [v if not math.isnan(v) else None for v in values], marker="o")
+    axes.plot(layers, [v if not math.isnan(v) else None for v in values], marker="o", label="fine-tuned")
+    if summary.get("chance") is not None:  # from chance up, so that noise is not drawn as a trend
+        axes.axhline(summary["chance"], linestyle="--", color="grey", linewidth=1, label="chance")
+        axes.set_ylim(bottom=summary["chance"] - 2, top=max(max(values), summary["chance"]) + 5)
+        axes.legend(loc="lower right")
     axes.set(xlabel="pretrained blocks transferred", ylabel=f"dev {summary['metric']} x 100",
              title=f"genpt eval layers: {summary['task']}", xticks=layers)
     axes.grid(alpha=0.3)

@@ -174,9 +174,16 @@ def test_layers_sweep_writes_the_curve(books_run, tmp_path):
                  str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "layers.json").read_text())
     assert list(summary["scores"]) == ["0", "3"] and (tmp_path / "layers.png").stat().st_size > 1000
+    assert summary["chance"] == 50.0  # SST-2: a coin over two classes, drawn on the chart
     for n in (0, 3):
         results = json.loads((tmp_path / "runs" / f"sst2-layers{n}" / "eval_results.json").read_text())
         assert summary["scores"][str(n)] == round(100 * results["accuracy"], 3)
+
+
+def test_chance_levels_follow_the_task():
+    from genpt.eval.layers import chance_level
+
+    assert [chance_level(t) for t in ("sst2", "race", "story_cloze", "cola", "stsb", "mrpc")] == [50.0, 25.0, 50.0, 0.0, 0.0, None]
 
 
 # ---- generation ----------------------------------------------------------------------------------------
