@@ -38,21 +38,10 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
         ensure_finished({**finetune_options, "task": task, "init": str(init), "transfer_layers": n}, folder,
                         output_dir / "configs", show_progress)
         scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
-    summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": chance_level(task),
+    summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": get_task(task).chance_score,
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}
     write_outputs(summary, output_dir)
     return summary
-
-
-def chance_level(task: str) -> float | None:
-    """The score of guessing, x 100: a coin over the classes or options for accuracy, 0 for a
-    correlation; None where it depends on the data (F1)."""
-    spec = get_task(task)
-    if spec.main_metric in ("matthews_correlation", "pearson", "spearmanr"):
-        return 0.0
-    if spec.main_metric == "accuracy" and spec.label_names:
-        return 100 / len(spec.label_names)
-    return None
 
 
 def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:

@@ -38,9 +38,6 @@ from genpt.metrics import accuracy, matthews_correlation
 from genpt.special_tokens import ENDOFTEXT
 
 TASKS = ("sst2", "cola", "story_cloze")
-CHANCE = {"sst2": 50.0, "cola": 0.0, "story_cloze": 50.0}  # a coin, a constant guess, a coin
-
-
 @torch.no_grad()
 def continuation_logprobs(lm: LanguageModel, contexts: Sequence[str], continuations: Sequence[str],
                           batch_size: int = 16) -> list[tuple[float, int]]:
@@ -140,6 +137,12 @@ def load_task(name: str, *, glue_dir: str | None, story_cloze_dir: str | None, m
     return TaskData(name, metric, dev, train)
 
 
+def chance_of(data: TaskData) -> float:
+    """Guessing's score: the task's own, or a coin over the options of a task without named ones."""
+    chance = get_task(data.name).chance_score
+    return chance if chance is not None else 100 / len(data.dev[0].choices or (0, 0))
+
+
 def score(lm: LanguageModel, data: TaskData) -> dict[str, float]:
     if data.name == "sst2":
         return sentiment(lm, data.dev)
@@ -171,7 +174,7 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
     (and, for several checkpoints, zeroshot.md and zeroshot.png)."""
     data = [load_task(name, glue_dir=glue_dir, story_cloze_dir=story_cloze_dir, max_examples=max_examples) for name in tasks]
     points = checkpoints_of(Path(run), checkpoints)
-    results = {d.name: {"metric": d.metric, "chance": CHANCE.get(d.name, 100 / len(d.dev[0].choices or (0, 0))),
+    results = {d.name: {"metric": d.metric, "chance": chance_of(d),
                         "examples": len(d.dev), "by_step": {}} for d in data}
     scored = []
     for step, folder in tqdm(points, desc="checkpoints", unit="checkpoint", disable=not show_progress or len(points) == 1):

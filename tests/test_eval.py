@@ -181,9 +181,9 @@ def test_layers_sweep_writes_the_curve(books_run, tmp_path):
 
 
 def test_chance_levels_follow_the_task():
-    from genpt.eval.layers import chance_level
+    from genpt.data.tasks import get_task
 
-    assert [chance_level(t) for t in ("sst2", "race", "story_cloze", "cola", "stsb", "mrpc")] == [50.0, 25.0, 50.0, 0.0, 0.0, None]
+    assert [get_task(t).chance_score for t in ("sst2", "race", "story_cloze", "cola", "stsb", "mrpc")] == [50.0, 25.0, 50.0, 0.0, 0.0, None]
 
 
 # ---- generation ----------------------------------------------------------------------------------------

@@ -68,6 +68,16 @@ class Task:
         return self.metrics[0]
 
     @property
+    def chance_score(self) -> float | None:
+        """The main metric's score of guessing, x 100: a coin over the classes or options for
+        accuracy, 0 for a correlation; None where it depends on the data (F1)."""
+        if self.main_metric in ("matthews_correlation", "pearson", "spearmanr"):
+            return 0.0
+        if self.main_metric == "accuracy" and self.label_names:
+            return 100 / len(self.label_names)
+        return None
+
+    @property
     def title(self) -> str:
         """The table's column header: the task and its main metric, as in the paper's Table 5."""
         return f"{self.display_name or self.glue_name or self.name} ({METRIC_ABBREVIATIONS[self.main_metric]})"
