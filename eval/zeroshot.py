@@ -189,6 +189,8 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
             results[d.name]["by_step"][str(step)] = round(scores[d.metric], 3)
             if "threshold" in scores:
                 results[d.name].setdefault("thresholds", {})[str(step)] = scores["threshold"]
+    if not scored:
+        raise GenptError(f"--run {run}: every checkpoint was removed while scoring; score the run once it has finished")
     final = str(scored[-1])
     summary = {"run": run, "tasks": {name: {**values, "score": values["by_step"][final]} for name, values in results.items()}}
     if output_dir is not None:
