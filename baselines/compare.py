@@ -54,6 +54,8 @@ class Cell:
     parameters: int
     folder: Path
     learning_rate: float | None = None
+    pretraining_tokens: int = 0  # tokens the initial weights were pretrained on (0: from scratch)
+    pretraining_seconds: float = 0.0  # the pretraining run's wall time
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -200,10 +202,24 @@ def read_cell(folder: Path) -> Cell:
     if not results_path.is_file():
         raise GenptError(f"{folder}: unfinished run (no eval_results.json)")
     results = json.loads(results_path.read_text())
+    tokens, seconds = pretraining_of(finetune_options_.get("init"))
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
                 seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
-                folder=folder, learning_rate=finetune_options_.get("learning_rate"))
+                folder=folder, learning_rate=finetune_options_.get("learning_rate"),
+                pretraining_tokens=tokens, pretraining_seconds=seconds)
+
+
+def pretraining_of(init: str | None) -> tuple[int, float]:
+    """(tokens, seconds) of the pretraining run a fine-tune started from, read from its
+    trainer_state.json; (0, 0) from scratch, NaN seconds when the run is no longer there."""
+    if not init or init == "scratch":
+        return 0, 0.0
+    state = Path(init) / "trainer_state.json"
+    if not state.is_file():
+        return 0, math.nan
+    values = json.loads(state.read_text())
+    return int(values.get("tokens_seen", 0)), float(values.get("elapsed_seconds", math.nan))
 
 
 def system_label(arch: str, finetune_options: dict[str, Any]) -> str:
@@ -249,6 +265,8 @@ class Row:
     parameters: int  # the largest of the row's models (heads differ by task)
     seconds: float  # training time summed over the row's tasks, mean over seeds
     learning_rates: dict[str, float] = field(default_factory=dict)  # task -> the rate its dev runs used
+    pretraining_tokens: int = 0  # what the row's initial weights were pretrained on (0: from scratch)
+    pretraining_seconds: float = 0.0
 
     def mean(self, task: str) -> float:
         return statistics.fmean(self.scores[task]) if self.scores.get(task) else math.nan
@@ -286,7 +304,8 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
         seconds = sum(c.seconds for c in mine) / len(seeds)
         rows.append(Row(label, {t: [100 * c.score for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)},
                         max(c.parameters for c in mine), seconds,
-                        {c.task: c.learning_rate for c in mine if c.learning_rate is not None}))
+                        {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
+                        max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine)))
     return rows, tasks
 
 
@@ -294,10 +313,10 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
 
 
 def markdown_table(rows: list[Row], tasks: list[str]) -> str:
-    header = ["model", "params", "train time", "Avg", *(TASKS[t].title for t in tasks)]
+    header = ["model", "params", "pretraining", "train time", "Avg", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for row in rows:
-        cells = [row.label, _millions(row.parameters), _duration(row.seconds),
+        cells = [row.label, _millions(row.parameters), _pretraining(row), _duration(row.seconds),
                  _number(row.average(tasks), row.average_std(tasks), _seed_count(row)),
                  *(_number(row.mean(t), row.std(t), len(row.scores.get(t, []))) for t in tasks)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -323,8 +342,23 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell]) -> dic
             "mean": {t: _json_number(row.mean(t)) for t in tasks}, "std": {t: _json_number(row.std(t)) for t in tasks},
             "average": _json_number(row.average(tasks)), "average_std": _json_number(row.average_std(tasks)),
             "learning_rate": row.learning_rates, "train_seconds_per_seed": _json_number(row.seconds),
+            "pretraining_tokens": row.pretraining_tokens, "pretraining_seconds": _json_number(row.pretraining_seconds),
         })
     return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks}, "systems": systems}
+
+
+def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:
+    """The rows comparison.json was written from: the table can be drawn again from the JSON
+    alone (docs/results.md's is, by scripts/results_table.py)."""
+    rows = [Row(s["label"], {t: list(v) for t, v in s["scores"].items() if v}, s["params"],
+                _from_json_number(s.get("train_seconds_per_seed")), dict(s.get("learning_rate") or {}),
+                s.get("pretraining_tokens", 0), _from_json_number(s.get("pretraining_seconds", 0.0)))
+            for s in values["systems"]]
+    return rows, list(values["tasks"])
+
+
+def _from_json_number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _json_number(value: float) -> float | None:
@@ -373,6 +407,8 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend() + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))
     values = comparison_json(rows, tasks, cells)
+    if note:
+        values["setup"] = note
     write_file_atomically(output_dir / "comparison.json", lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
     plot_comparison(rows, tasks, output_dir / "comparison.png", "genpt compare: dev scores by system")
     return table
@@ -382,6 +418,7 @@ def _legend() -> str:
     return ("Scores are each task's main dev metric x 100 (mc: Matthews correlation, pc: Pearson correlation), "
             "as in the paper's Table 5: the mean over seeds, ± the sample standard deviation when there are several. "
             "Avg is over the columns shown. params: the largest fine-tuned model of the row (heads differ by task); "
+            "pretraining: the tokens and wall time of the pretraining run the row starts from; "
             "train time: training steps summed over the row's tasks (one seed), evaluation excluded.")
 
 
@@ -393,6 +430,13 @@ def _number(value: float, spread: float = 0.0, seeds: int = 1) -> str:
 
 def _comparable(value: float) -> float:
     return float("-inf") if math.isnan(value) else value
+
+
+def _pretraining(row: Row) -> str:
+    if not row.pretraining_tokens:
+        return "none"
+    time = "" if math.isnan(row.pretraining_seconds) else f", {_duration(row.pretraining_seconds)}"
+    return f"{_millions(row.pretraining_tokens)} tokens{time}"
 
 
 def _millions(count: int) -> str:

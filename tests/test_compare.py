@@ -11,6 +11,7 @@ import matplotlib.image
 import pytest
 import yaml
 
+from genpt.baselines.compare import markdown_table, rows_from_json
 from genpt.cli import main
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenizer.train import train_tokenizer
@@ -30,6 +31,9 @@ def pretrained_run(tmp_path_factory) -> Path:
                  "--output_dir", str(run), "--max_steps", "4", "--batch_size", "4", "--seq_len", "64",
                  "--eval_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2", "--mixed_precision", "no"]) == 0
     return run
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def finetune_run(pretrained_run: Path, output_dir: Path, *options: str) -> Path:
@@ -53,14 +57,21 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     assert main(["compare", "--runs", str(tmp_path / "runs"), str(lstm), "--output_dir", str(output)]) == 0
     markdown = (output / "comparison.md").read_text()
     header = next(line for line in markdown.splitlines() if line.startswith("| model"))
-    assert header == "| model | params | train time | Avg | SST-2 (acc) |"
+    assert header == "| model | params | pretraining | train time | Avg | SST-2 (acc) |"
     rows = table_rows(markdown)
     assert list(rows) == ["GPT, pretrained, aux LM", "LSTM w/ attention, aux LM, no pretraining"]
     for label, run in (("GPT, pretrained, aux LM", gpt), ("LSTM w/ attention, aux LM, no pretraining", lstm)):
         accuracy = json.loads((run / "eval_results.json").read_text())["accuracy"]
-        assert rows[label][3] == f"{100 * accuracy:.1f}" == rows[label][2]  # one task: the average is that score
-        assert re.fullmatch(r"\d+(\.\d)?[Mk]", rows[label][0]) and re.fullmatch(r"\d+ s|\d+\.\d min", rows[label][1])
+        assert rows[label][4] == f"{100 * accuracy:.1f}" == rows[label][3]  # one task: the average is that score
+        assert re.fullmatch(r"\d+(\.\d)?[Mk]", rows[label][0]) and re.fullmatch(r"\d+ s|\d+\.\d min", rows[label][2])
     assert rows["GPT, pretrained, aux LM"][0] != rows["LSTM w/ attention, aux LM, no pretraining"][0]
+    pretraining = json.loads((pretrained_run / "trainer_state.json").read_text())
+    assert pretraining["tokens_seen"] == 4 * 4 * 64  # the fixture's run: 4 steps of 4 x 64 tokens
+    assert rows["GPT, pretrained, aux LM"][1] == f"1k tokens, {pretraining['elapsed_seconds']:.0f} s"
+    assert rows["LSTM w/ attention, aux LM, no pretraining"][1] == "none"
+    systems = {s["label"]: s for s in json.loads((output / "comparison.json").read_text())["systems"]}
+    assert systems["GPT, pretrained, aux LM"]["pretraining_tokens"] == 1024
+    assert systems["LSTM w/ attention, aux LM, no pretraining"]["pretraining_tokens"] == 0
     image = matplotlib.image.imread(output / "comparison.png")
     assert image.shape[0] > 200 and image.shape[1] > 400
     assert "GPT, pretrained, aux LM" in capsys.readouterr().out
@@ -118,8 +129,24 @@ def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretra
     assert system["scores"]["sst2"] == [round(v, 4) for v in scores]
     assert system["mean"]["sst2"] == round(statistics.fmean(scores), 4)
     assert system["std"]["sst2"] == round(statistics.stdev(scores), 4)
-    cell = table_rows((tmp_path / "comparison.md").read_text())["GPT, pretrained, aux LM"][3]
+    cell = table_rows((tmp_path / "comparison.md").read_text())["GPT, pretrained, aux LM"][4]
     assert cell == f"{statistics.fmean(scores):.1f} ± {statistics.stdev(scores):.1f}"
+    # the JSON alone draws the same table (docs/results.md's is drawn from it)
+    assert markdown_table(*rows_from_json(values)) in (tmp_path / "comparison.md").read_text()
+
+
+def test_the_documented_table_is_the_one_comparison_json_renders():
+    """docs/results.md's Table 5 is rendered from docs/results/comparison.json, never typed."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    documented = script["documented_table"](ROOT / "docs" / "results.md")
+    assert documented == script["rendered_table"](ROOT / "docs" / "results" / "comparison.json")
+    values = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    for system in values["systems"]:  # every seed's score is there, and the means are theirs
+        for task in values["tasks"]:
+            assert len(system["scores"][task]) == len(system["seeds"])
+            assert system["mean"][task] == pytest.approx(statistics.fmean(system["scores"][task]), abs=1e-3)
 
 
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
