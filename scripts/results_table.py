@@ -1,64 +1,148 @@
-"""Draw docs/results.md's Table 5 and its chart from docs/results/comparison.json.
+"""Draw docs/results.md's Table 5, its pretraining sweep and their charts from the JSON that
+`genpt compare` wrote.
 
-The comparison's numbers live in one place, the JSON `genpt compare` wrote; the table in the
-docs is rendered from it (between the two marker lines) and never typed by hand:
+The comparison's numbers live in one place, docs/results/comparison.json (and, for the sweep,
+docs/results/sweep/*.json: the pretrained GPT row fine-tuned from earlier checkpoints of the
+same pretraining run); the tables in the docs are rendered from them (each between two
+marker lines) and never typed by hand:
 
-    python scripts/results_table.py                # rewrite the table and docs/results/comparison.png
-    python scripts/results_table.py --check        # exit 1 if the docs' table is not the JSON's
+    python scripts/results_table.py                # rewrite the tables and the two charts
+    python scripts/results_table.py --check        # exit 1 if the docs' tables are not the JSON's
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 from pathlib import Path
 
 from genpt.atomic import write_file_atomically
 from genpt.baselines.compare import markdown_table, plot_comparison, rows_from_json
+from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN = "<!-- comparison table: rendered from docs/results/comparison.json by scripts/results_table.py; do not edit -->"
-END = "<!-- end of comparison table -->"
+TABLE = ("<!-- comparison table: rendered from docs/results/comparison.json by scripts/results_table.py; do not edit -->",
+         "<!-- end of comparison table -->")
+SWEEP = ("<!-- pretraining sweep: rendered from docs/results/comparison.json and docs/results/sweep/ by "
+         "scripts/results_table.py; do not edit -->", "<!-- end of pretraining sweep -->")
 
 
 def rendered_table(comparison: Path) -> str:
     return markdown_table(*rows_from_json(json.loads(comparison.read_text())))
 
 
+def documented(document: Path, markers: tuple[str, str]) -> str:
+    """The text between a pair of marker lines of `document`."""
+    text = document.read_text()
+    begin, end = markers
+    if begin not in text or end not in text:
+        raise SystemExit(f"{document}: expected the marker lines {begin!r} and {end!r} around the table")
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
 def documented_table(document: Path) -> str:
-    """The table between the markers of `document`."""
-    text = document.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{document}: expected the marker lines {BEGIN!r} and {END!r} around the table")
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    return documented(document, TABLE)
 
 
-def write_table(document: Path, table: str) -> None:
+def write_between(document: Path, markers: tuple[str, str], table: str) -> None:
     text = document.read_text()
-    before, rest = text.split(BEGIN, 1)
-    after = rest.split(END, 1)[1]
-    write_file_atomically(document, lambda p: p.write_text(f"{before}{BEGIN}\n{table}\n{END}{after}"))
+    begin, end = markers
+    before, rest = text.split(begin, 1)
+    after = rest.split(end, 1)[1]
+    write_file_atomically(document, lambda p: p.write_text(f"{before}{begin}\n{table}\n{end}{after}"))
+
+
+# ---- the sweep: what each amount of pretraining buys the same fine-tuning ----------------------------
+
+
+def sweep_points(comparison: Path, sweep_dir: Path) -> tuple[list[dict], list[str], list[int]]:
+    """One point per amount of pretraining: GPT from scratch (0 tokens), the pretrained GPT row of
+    each sweep comparison, and that of the main one; scores over the seeds every point has."""
+    main = json.loads(comparison.read_text())
+    by_name = {s["name"]: s for s in main["systems"]}
+    systems = [by_name["gpt-scratch"], by_name["gpt"]]
+    for path in sorted(sweep_dir.glob("*.json")):
+        systems += [s for s in json.loads(path.read_text())["systems"] if s["name"] == "gpt"]
+    tasks = main["tasks"]
+    seeds = sorted(set.intersection(*(set(s["seeds"]) for s in systems)))
+    points = []
+    for system in sorted(systems, key=lambda s: s["pretraining_tokens"]):
+        kept = [system["seeds"].index(seed) for seed in seeds]
+        means = {t: statistics.fmean(system["scores"][t][i] for i in kept) for t in tasks}
+        points.append({"tokens": system["pretraining_tokens"], "seconds": system.get("pretraining_seconds"),
+                       "means": means, "average": statistics.fmean(means.values())})
+    return points, tasks, seeds
+
+
+def sweep_table(comparison: Path, sweep_dir: Path) -> str:
+    points, tasks, seeds = sweep_points(comparison, sweep_dir)
+    header = ["pretraining", "Avg", "gain over scratch", *(TASKS[t].title for t in tasks)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    scratch = points[0]["average"]
+    for point in points:
+        lines.append("| " + " | ".join([_amount(point), f"{point['average']:.1f}", f"{point['average'] - scratch:+.1f}",
+                                         *(f"{point['means'][t]:.1f}" for t in tasks)]) + " |")
+    lines.append("")
+    lines.append(f"Seeds: {', '.join(map(str, seeds))} (those every row has).")
+    return "\n".join(lines)
+
+
+def _amount(point: dict) -> str:
+    if not point["tokens"]:
+        return "none (GPT from scratch)"
+    minutes = "" if point["seconds"] is None or math.isnan(point["seconds"]) else f", {point['seconds'] / 60:.0f} min"
+    return f"{point['tokens'] / 1e6:.2f}M tokens{minutes}"
+
+
+def plot_sweep(comparison: Path, sweep_dir: Path, path: Path) -> None:
+    """Each task's score, and the average, against the pretraining tokens behind the model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points, tasks, seeds = sweep_points(comparison, sweep_dir)
+    labels = ["none"] + [f"{p['tokens'] / 1e6:.1f}M" for p in points[1:]]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for task in tasks:
+        axes.plot(labels, [p["means"][task] for p in points], marker="o", linewidth=1, label=TASKS[task].title)
+    axes.plot(labels, [p["average"] for p in points], marker="s", color="black", linewidth=2.5, label="Avg")
+    axes.set(xlabel="pretraining tokens behind the fine-tuned GPT (same run, earlier checkpoints)",
+             ylabel="dev score x 100", title=f"What pretraining buys, by amount (seed{'s' if len(seeds) > 1 else ''} "
+                                             f"{', '.join(map(str, seeds))})")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    figure.tight_layout()
+    write_file_atomically(path, lambda staging: figure.savefig(staging, format="png", dpi=110))
+    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--comparison", type=Path, default=ROOT / "docs" / "results" / "comparison.json")
+    parser.add_argument("--sweep", type=Path, default=ROOT / "docs" / "results" / "sweep",
+                        help="folder of the sweep's comparison JSON files")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when the table differs")
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     args = parser.parse_args(argv)
-    table = rendered_table(args.comparison)
+    tables = {TABLE: rendered_table(args.comparison), SWEEP: sweep_table(args.comparison, args.sweep)}
     if args.check:
-        if documented_table(args.document) == table:
-            return 0
-        print(f"{args.document}: its comparison table is not the one {args.comparison} renders; "
-              f"run python scripts/results_table.py", file=sys.stderr)
-        return 1
-    documented_table(args.document)  # the markers are there
-    write_table(args.document, table)
+        stale = [markers[0] for markers, table in tables.items() if documented(args.document, markers) != table]
+        for marker in stale:
+            print(f"{args.document}: the table after {marker!r} is not what the JSON renders; "
+                  f"run python scripts/results_table.py", file=sys.stderr)
+        return 1 if stale else 0
+    for markers, table in tables.items():
+        documented(args.document, markers)  # the markers are there
+        write_between(args.document, markers, table)
     rows, tasks = rows_from_json(json.loads(args.comparison.read_text()))
     plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
-    print(f"written: {args.document} (table), {args.comparison.with_suffix('.png')}")
+    plot_sweep(args.comparison, args.sweep, args.comparison.parent / "pretraining_sweep.png")
+    print(f"written: {args.document} (two tables), {args.comparison.with_suffix('.png')}, "
+          f"{args.comparison.parent / 'pretraining_sweep.png'}")
     return 0
 
 

@@ -3,6 +3,7 @@ its options, configs are typed, and a run folder's config.yaml reproduces its ru
 
 import argparse
 import ast
+import dataclasses
 import json
 import subprocess
 import sys
@@ -171,10 +172,11 @@ def test_finetune_run_is_reproduced_from_its_config_yaml(tmp_path, tmp_path_fact
         yaml.safe_load((first / "config.yaml").read_text())["finetune"]
 
 
-@pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("**/*.yaml")), ids=lambda path: path.name)
 def test_every_recipe_is_a_valid_config(recipe):
     from genpt.baselines.config import CompareConfig
     from genpt.config import read_yaml_mapping
+    from genpt.finetune.config import FinetuneConfig
     from genpt.options import check_values
     from genpt.pretrain.config import RunConfig
 
@@ -182,6 +184,16 @@ def test_every_recipe_is_a_valid_config(recipe):
     if "model" in values:  # a pretraining recipe
         config = RunConfig.from_yaml(recipe)
         assert config.model.vocab_size == 8192 and config.training.max_steps > 0
+    elif "task" in values:  # a fine-tuning recipe: the pretrained row of the laptop comparison, on its task
+        from genpt.baselines.compare import finetune_options
+        from genpt.baselines.config import SYSTEMS
+
+        check_values(FinetuneConfig, values, str(recipe))
+        laptop = CompareConfig(**read_yaml_mapping(ROOT / "recipes" / "compare_laptop.yaml"))
+        cell = finetune_options(laptop, SYSTEMS["gpt"], values["task"], seed=1, learning_rate=laptop.learning_rates[0])
+        defaults = {f.name: f.default for f in dataclasses.fields(FinetuneConfig) if f.default is not dataclasses.MISSING}
+        expected = {**defaults, **cell}
+        assert {key: expected[key] for key in values} == values
     else:  # a comparison recipe
         assert set(check_values(CompareConfig, values, str(recipe))["tasks"]) <= {"cola", "sst2", "mrpc", "stsb", "rte",
                                                                                   "story_cloze"}
