@@ -22,6 +22,7 @@ runs are reused, so an interrupted comparison continues where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
@@ -210,6 +211,7 @@ def read_cell(folder: Path) -> Cell:
                 pretraining_tokens=tokens, pretraining_seconds=seconds)
 
 
+@functools.lru_cache(maxsize=None)  # every cell of a row starts from the same run: read its state once
 def pretraining_of(init: str | None) -> tuple[int, float]:
     """(tokens, seconds) of the pretraining run a fine-tune started from, read from its
     trainer_state.json; (0, 0) from scratch, NaN seconds when the run is no longer there."""
@@ -433,10 +435,15 @@ def _comparable(value: float) -> float:
 
 
 def _pretraining(row: Row) -> str:
-    if not row.pretraining_tokens:
+    return pretraining_label(row.pretraining_tokens, row.pretraining_seconds)
+
+
+def pretraining_label(tokens: int, seconds: float) -> str:
+    """What a model's pretraining cost, as the tables show it: "4.1M tokens, 62.1 min"."""
+    if not tokens:
         return "none"
-    time = "" if math.isnan(row.pretraining_seconds) else f", {_duration(row.pretraining_seconds)}"
-    return f"{_millions(row.pretraining_tokens)} tokens{time}"
+    time = "" if math.isnan(seconds) else f", {_duration(seconds)}"
+    return f"{_millions(tokens)} tokens{time}"
 
 
 def _millions(count: int) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
 
 from genpt.atomic import write_file_atomically
-from genpt.baselines.compare import markdown_table, plot_comparison, rows_from_json
+from genpt.baselines.compare import markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,81 +29,56 @@ SWEEP = ("<!-- pretraining sweep: rendered from docs/results/comparison.json and
          "scripts/results_table.py; do not edit -->", "<!-- end of pretraining sweep -->")
 
 
-def rendered_table(comparison: Path) -> str:
-    return markdown_table(*rows_from_json(json.loads(comparison.read_text())))
-
-
-def documented(document: Path, markers: tuple[str, str]) -> str:
-    """The text between a pair of marker lines of `document`."""
-    text = document.read_text()
+def split_at(text: str, markers: tuple[str, str], document: Path) -> tuple[str, str, str]:
+    """(before, between, after) a pair of marker lines of `document`'s text."""
     begin, end = markers
     if begin not in text or end not in text:
         raise SystemExit(f"{document}: expected the marker lines {begin!r} and {end!r} around the table")
-    return text.split(begin, 1)[1].split(end, 1)[0].strip()
-
-
-def documented_table(document: Path) -> str:
-    return documented(document, TABLE)
-
-
-def write_between(document: Path, markers: tuple[str, str], table: str) -> None:
-    text = document.read_text()
-    begin, end = markers
     before, rest = text.split(begin, 1)
-    after = rest.split(end, 1)[1]
-    write_file_atomically(document, lambda p: p.write_text(f"{before}{begin}\n{table}\n{end}{after}"))
+    between, after = rest.split(end, 1)
+    return before, between.strip(), after
 
 
 # ---- the sweep: what each amount of pretraining buys the same fine-tuning ----------------------------
 
 
-def sweep_points(comparison: Path, sweep_dir: Path) -> tuple[list[dict], list[str], list[int]]:
+def sweep_points(main: dict, sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
     """One point per amount of pretraining: GPT from scratch (0 tokens), the pretrained GPT row of
     each sweep comparison, and that of the main one; scores over the seeds every point has."""
-    main = json.loads(comparison.read_text())
     by_name = {s["name"]: s for s in main["systems"]}
-    systems = [by_name["gpt-scratch"], by_name["gpt"]]
-    for path in sorted(sweep_dir.glob("*.json")):
-        systems += [s for s in json.loads(path.read_text())["systems"] if s["name"] == "gpt"]
+    systems = [by_name["gpt-scratch"], by_name["gpt"]] + [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt"]
     tasks = main["tasks"]
     seeds = sorted(set.intersection(*(set(s["seeds"]) for s in systems)))
     points = []
     for system in sorted(systems, key=lambda s: s["pretraining_tokens"]):
         kept = [system["seeds"].index(seed) for seed in seeds]
         means = {t: statistics.fmean(system["scores"][t][i] for i in kept) for t in tasks}
-        points.append({"tokens": system["pretraining_tokens"], "seconds": system.get("pretraining_seconds"),
+        seconds = system.get("pretraining_seconds")
+        points.append({"tokens": system["pretraining_tokens"], "seconds": float("nan") if seconds is None else seconds,
                        "means": means, "average": statistics.fmean(means.values())})
     return points, tasks, seeds
 
 
-def sweep_table(comparison: Path, sweep_dir: Path) -> str:
-    points, tasks, seeds = sweep_points(comparison, sweep_dir)
+def sweep_table(points: list[dict], tasks: list[str], seeds: list[int]) -> str:
     header = ["pretraining", "Avg", "gain over scratch", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     scratch = points[0]["average"]
     for point in points:
-        lines.append("| " + " | ".join([_amount(point), f"{point['average']:.1f}", f"{point['average'] - scratch:+.1f}",
+        amount = pretraining_label(point["tokens"], point["seconds"]) if point["tokens"] else "none (GPT from scratch)"
+        lines.append("| " + " | ".join([amount, f"{point['average']:.1f}", f"{point['average'] - scratch:+.1f}",
                                          *(f"{point['means'][t]:.1f}" for t in tasks)]) + " |")
     lines.append("")
     lines.append(f"Seeds: {', '.join(map(str, seeds))} (those every row has).")
     return "\n".join(lines)
 
 
-def _amount(point: dict) -> str:
-    if not point["tokens"]:
-        return "none (GPT from scratch)"
-    minutes = "" if point["seconds"] is None or math.isnan(point["seconds"]) else f", {point['seconds'] / 60:.0f} min"
-    return f"{point['tokens'] / 1e6:.2f}M tokens{minutes}"
-
-
-def plot_sweep(comparison: Path, sweep_dir: Path, path: Path) -> None:
+def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Path) -> None:
     """Each task's score, and the average, against the pretraining tokens behind the model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points, tasks, seeds = sweep_points(comparison, sweep_dir)
     labels = ["none"] + [f"{p['tokens'] / 1e6:.1f}M" for p in points[1:]]
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for task in tasks:
@@ -128,19 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     args = parser.parse_args(argv)
-    tables = {TABLE: rendered_table(args.comparison), SWEEP: sweep_table(args.comparison, args.sweep)}
+    main_values = json.loads(args.comparison.read_text())
+    sweep = sweep_points(main_values, [json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
+    tables = {TABLE: markdown_table(*rows_from_json(main_values)), SWEEP: sweep_table(*sweep)}
+    text = args.document.read_text()
     if args.check:
-        stale = [markers[0] for markers, table in tables.items() if documented(args.document, markers) != table]
+        stale = [markers[0] for markers, table in tables.items() if split_at(text, markers, args.document)[1] != table]
         for marker in stale:
             print(f"{args.document}: the table after {marker!r} is not what the JSON renders; "
                   f"run python scripts/results_table.py", file=sys.stderr)
         return 1 if stale else 0
-    for markers, table in tables.items():
-        documented(args.document, markers)  # the markers are there
-        write_between(args.document, markers, table)
-    rows, tasks = rows_from_json(json.loads(args.comparison.read_text()))
-    plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
-    plot_sweep(args.comparison, args.sweep, args.comparison.parent / "pretraining_sweep.png")
+    for (begin, end), table in tables.items():
+        before, _, after = split_at(text, (begin, end), args.document)
+        text = f"{before}{begin}\n{table}\n{end}{after}"
+    write_file_atomically(args.document, lambda p: p.write_text(text))
+    plot_comparison(*rows_from_json(main_values), args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
+    plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
     print(f"written: {args.document} (two tables), {args.comparison.with_suffix('.png')}, "
           f"{args.comparison.parent / 'pretraining_sweep.png'}")
     return 0
