@@ -11,6 +11,7 @@ from genpt.errors import GenptError
 from genpt.models import ops
 from genpt.models.gpt import (
     GPT,
+    KVCache,
     padding_aware_causal_mask,
     parameter_counts,
     sample_next_token,
@@ -123,6 +124,20 @@ def test_generate_with_its_cache_equals_recomputing_every_step_also_past_the_win
     expected = recomputed_continuation(model, prompt, steps, generator=torch.Generator().manual_seed(3), top_k=50)
     assert torch.equal(sampled, expected)
     assert not torch.equal(sampled, greedy)  # the sampling comparison is not greedy in disguise
+
+
+def test_the_cache_returns_every_position_so_far_and_refuses_more_than_its_capacity():
+    cache = KVCache(n_layer=1, capacity=5)
+    layer = cache.layers[0]
+    first = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 4, 8)  # (B, nh, T, hs)
+    layer.extend(*first)
+    new = torch.randn(2, 3, 1, 8), torch.randn(2, 3, 1, 8)
+    keys, values = layer.extend(*new)
+    assert cache.length == 5
+    assert torch.equal(keys, torch.cat([first[0], new[0]], dim=2))
+    assert torch.equal(values, torch.cat([first[1], new[1]], dim=2))
+    with pytest.raises(ValueError, match="holds 5 positions"):
+        layer.extend(*new)
 
 
 def test_generate_top_k_1_and_tiny_top_p_are_greedy():
@@ -326,3 +341,23 @@ def test_training_loss_without_logits_equals_the_logits_path(prenorm):
             torch.testing.assert_close(out.loss.detach(), expected_loss)
     for name in grads[0]:
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
+
+
+def test_linear_decoding_path_equals_f_linear_and_follows_weight_changes():
+    torch.manual_seed(0)
+    layer = ops.Linear(24, 40)
+    few, many, one = torch.randn(2, 3, 24), torch.randn(ops.Linear.MAX_ROWS + 1, 24), torch.randn(1, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(few), F.linear(few, layer.weight, layer.bias))
+        transposed = layer._transposed
+        layer.weight.mul_(2.0)  # as an optimizer step would: the cached transpose must follow
+        torch.testing.assert_close(layer(few), F.linear(few, layer.weight, layer.bias))
+        assert layer._transposed is not transposed
+        torch.testing.assert_close(layer(many), F.linear(many, layer.weight, layer.bias))
+        torch.testing.assert_close(layer(one), F.linear(one, layer.weight, layer.bias))
+    out = layer(few)  # with gradients: nn.Linear's path, and they reach the weight
+    out.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    no_bias = ops.Linear(24, 40, bias=False)
+    with torch.no_grad():
+        torch.testing.assert_close(no_bias(few), F.linear(few, no_bias.weight))

@@ -91,7 +91,7 @@ class GPTPromptDecoder:
         self.model = model  # genpt.models.gpt.GPT
         self.pending = prompt_ids  # (N, P): ids not yet run through the model
         self.mask = prompt_mask  # (N, P + fed): every position so far
-        self.cache = KVCache(model.config.n_layer)
+        self.cache = KVCache(model.config.n_layer, model.config.n_positions)
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -32,8 +32,8 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.attn_pdrop = config.attn_pdrop
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # q, k, v in one matmul
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.c_attn = ops.Linear(config.n_embd, 3 * config.n_embd)  # q, k, v in one matmul
+        self.c_proj = ops.Linear(config.n_embd, config.n_embd)
         self.resid_dropout = ops.Dropout(config.resid_pdrop)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, past: LayerKV | None = None) -> torch.Tensor:
@@ -60,8 +60,8 @@ class MLP(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, config.n_inner)
-        self.c_proj = nn.Linear(config.n_inner, config.n_embd)
+        self.c_fc = ops.Linear(config.n_embd, config.n_inner)
+        self.c_proj = ops.Linear(config.n_inner, config.n_embd)
         self.approximate = "tanh" if config.activation == "gelu_tanh" else "none"
         self.dropout = ops.Dropout(config.resid_pdrop)
 
@@ -103,7 +103,7 @@ class GPT(nn.Module):
         self.drop = ops.Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon) if config.prenorm else nn.Identity()
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = ops.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # tied: P(u) = softmax(h W_e^T)
         self.apply(self._init_weights)
 
@@ -213,7 +213,7 @@ class GPT(nn.Module):
         produced `eos_token_id` keep producing it; the stream stops when all have.
         """
         finished = torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
-        cache: KVCache | None = KVCache(self.config.n_layer)
+        cache: KVCache | None = KVCache(self.config.n_layer, self.config.n_positions)
         pending = input_ids  # (B, t): tokens not yet in the cache
         for _ in range(max_new_tokens):
             if cache is not None and cache.length + pending.size(1) > self.config.n_positions:
@@ -257,29 +257,43 @@ def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queri
 
 
 class LayerKV:
-    """One layer's cached keys and values, (B, nh, P, hs) each, grown by every decoding step."""
+    """One layer's cached keys and values: (B, nh, capacity, hs) buffers, filled up to `length`.
 
-    def __init__(self) -> None:
+    The buffers are allocated once, at the first step, for the whole context window, and each
+    step writes its new keys and values in place: growing them with `torch.cat` would copy
+    every earlier position again at every step.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity  # the model's context window: decoding never goes past it
+        self.length = 0
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
 
     def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.keys is not None:
-            k, v = torch.cat([self.keys, k], dim=2), torch.cat([self.values, v], dim=2)
-        self.keys, self.values = k, v
-        return k, v
+        """Append T new positions, (B, nh, T, hs) each; return all of them so far, (B, nh, P + T, hs)."""
+        if self.keys is None:
+            B, nh, _, hs = k.shape
+            self.keys = torch.empty(B, nh, self.capacity, hs, dtype=k.dtype, device=k.device)
+            self.values = torch.empty(B, nh, self.capacity, hs, dtype=v.dtype, device=v.device)
+        end = self.length + k.size(2)
+        if end > self.capacity:
+            raise ValueError(f"the key-value cache holds {self.capacity} positions; {end} were asked for")
+        self.keys[:, :, self.length : end] = k
+        self.values[:, :, self.length : end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 class KVCache:
     """The keys and values of every position a GPT has decoded so far, layer by layer."""
 
-    def __init__(self, n_layer: int) -> None:
-        self.layers = [LayerKV() for _ in range(n_layer)]
+    def __init__(self, n_layer: int, capacity: int) -> None:
+        self.layers = [LayerKV(capacity) for _ in range(n_layer)]
 
     @property
     def length(self) -> int:
-        keys = self.layers[0].keys
-        return 0 if keys is None else keys.size(2)
+        return self.layers[0].length
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep (and duplicate) the rows named by `rows`: beams that survived a step."""
