@@ -353,6 +353,8 @@ def test_linear_decoding_path_equals_f_linear_and_follows_weight_changes():
         layer.weight.mul_(2.0)  # as an optimizer step would: the cached transpose must follow
         torch.testing.assert_close(layer(few), F.linear(few, layer.weight, layer.bias))
         assert layer._transposed is not transposed
+        layer.weight.data = torch.randn(40, 24)  # as `.to()` swaps a parameter's data
+        torch.testing.assert_close(layer(few), F.linear(few, layer.weight, layer.bias))
         torch.testing.assert_close(layer(many), F.linear(many, layer.weight, layer.bias))
         torch.testing.assert_close(layer(one), F.linear(one, layer.weight, layer.bias))
     out = layer(few)  # with gradients: nn.Linear's path, and they reach the weight

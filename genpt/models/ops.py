@@ -152,6 +152,9 @@ class Linear(nn.Linear):
         if getattr(self, "_transposed_key", None) != key:
             self._transposed = weight.detach().t().contiguous()
             self._transposed_key = key
+            # Holding the weight's storage keeps its address from going to another tensor, so
+            # an equal key always means the same, unchanged weight.
+            self._transposed_source = weight.detach()
         return self._transposed
 
 
