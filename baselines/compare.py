@@ -318,7 +318,7 @@ def markdown_table(rows: list[Row], tasks: list[str]) -> str:
     header = ["model", "params", "pretraining", "train time", "Avg", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for row in rows:
-        cells = [row.label, _millions(row.parameters), _pretraining(row), _duration(row.seconds),
+        cells = [row.label, _millions(row.parameters), pretraining_label(row.pretraining_tokens, row.pretraining_seconds), _duration(row.seconds),
                  _number(row.average(tasks), row.average_std(tasks), _seed_count(row)),
                  *(_number(row.mean(t), row.std(t), len(row.scores.get(t, []))) for t in tasks)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -432,10 +432,6 @@ def _number(value: float, spread: float = 0.0, seeds: int = 1) -> str:
 
 def _comparable(value: float) -> float:
     return float("-inf") if math.isnan(value) else value
-
-
-def _pretraining(row: Row) -> str:
-    return pretraining_label(row.pretraining_tokens, row.pretraining_seconds)
 
 
 def pretraining_label(tokens: int, seconds: float) -> str:

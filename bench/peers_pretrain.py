@@ -118,16 +118,17 @@ def genpt_run(run_dir: Path, tokenizer: str, inputs: list[str], data: Path, step
     return {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in timed), "evals": evals}
 
 
-def genpt_contenders() -> list[tuple[str, str, bool]]:
-    """genpt's runs: both blocks at the default precision, and the post-LN block in fp32 unless
-    the default already is fp32 on this machine (a CPU without bf16 instructions), where that
-    run would repeat the first one."""
+def genpt_contenders() -> list[tuple[str, str, str, bool]]:
+    """genpt's runs, (label, folder, precision, prenorm): both blocks at the default precision,
+    and the post-LN block in fp32 unless the default already is fp32 on this machine (a CPU
+    without bf16 instructions), where that run would repeat the first one."""
     from genpt.training import resolve_mixed_precision
 
     auto = resolve_mixed_precision("auto")
     label = "auto = fp32" if auto == "no" else f"auto = {auto}"
-    contenders = [(f"genpt post-LN {label}", "auto", False), (f"genpt pre-LN {label}", "auto", True)]
-    return contenders if auto == "no" else [*contenders, ("genpt post-LN fp32", "no", False)]
+    contenders = [(f"genpt post-LN {label}", "genpt-post-LN-auto", "auto", False),
+                  (f"genpt pre-LN {label}", "genpt-pre-LN-auto", "auto", True)]
+    return contenders if auto == "no" else [*contenders, ("genpt post-LN fp32", "genpt-post-LN-fp32", "no", False)]
 
 
 def time_to(target: float, evals: list[tuple[int, float, float]]) -> float | None:
@@ -157,6 +158,7 @@ def main() -> int:
         print(f"bench/peers_pretrain.py: nanoGPT not found at {NANOGPT} (../shared/peers/nanoGPT); nothing to compare", file=sys.stderr)
         return 2
     from genpt.pretrain.data import prepare_corpus
+    from genpt.pretrained import load_pretrained
     from genpt.tokenization import load_tokenizer
     from genpt.tokenizer.train import train_tokenizer
 
@@ -181,10 +183,8 @@ def main() -> int:
             nano_rate = 8 * 256 / statistics.median(nano["step_seconds"])
             print(f"| {steps} | nanoGPT fp32 | {nano_rate:,.0f} | {target:.4f} | {nano_seconds:,.0f} s | {nano_seconds:,.0f} s | 1.00x |",
                   flush=True)
-            for name, precision, prenorm in genpt_contenders():
-                from genpt.pretrained import load_pretrained
-
-                run_dir = work / f"{name.split(' =')[0].replace(' ', '-')}-{steps}"
+            for name, folder, precision, prenorm in genpt_contenders():
+                run_dir = work / f"{folder}-{steps}"
                 result = genpt_run(run_dir, tokenizer, args.input, data, steps, precision, prenorm, strip)
                 final = validation_loss(load_pretrained(str(run_dir)).model.eval(), corpus.validation_tokens(), 1 << 17)
                 reached = time_to(target, result["evals"])

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     main_values = json.loads(args.comparison.read_text())
     sweep = sweep_points(main_values, [json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
-    tables = {TABLE: markdown_table(*rows_from_json(main_values)), SWEEP: sweep_table(*sweep)}
+    rows, tasks = rows_from_json(main_values)
+    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep)}
     text = args.document.read_text()
     if args.check:
         stale = [markers[0] for markers, table in tables.items() if split_at(text, markers, args.document)[1] != table]
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         before, _, after = split_at(text, (begin, end), args.document)
         text = f"{before}{begin}\n{table}\n{end}{after}"
     write_file_atomically(args.document, lambda p: p.write_text(text))
-    plot_comparison(*rows_from_json(main_values), args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
+    plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
     plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
     print(f"written: {args.document} (two tables), {args.comparison.with_suffix('.png')}, "
           f"{args.comparison.parent / 'pretraining_sweep.png'}")
