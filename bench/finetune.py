@@ -21,6 +21,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="steps left out of the timing")
     parser.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16"])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every contender this many times, in turn, and keep each one's best (one run moves by about 10%%)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,22 +114,36 @@ def main() -> None:
               "HF Trainer, random batches (ex/s) | speed-up over length-grouped (no aux LM) |")
         print("|---|---:|---:|---:|---:|---:|")
         for precision in args.precisions:
-            ours = {}
-            for aux in (0.0, 0.5):
-                config = FinetuneConfig(
-                    task="sst2", init="scratch", tokenizer=tokenizer, preset=args.preset, data_dir=args.data_dir,
-                    batch_size=args.batch_size, num_train_epochs=1, max_train_samples=args.max_train_samples,
-                    max_eval_samples=args.batch_size, max_seq_length=args.max_seq_length, aux_lm_weight=aux,
-                    mixed_precision=precision, logging_steps=1, seed=args.seed)
-                ours[aux] = genpt_examples_per_second(config, workdir / f"genpt-{precision}-{aux}", args.warmup)
-            common = dict(batch_size=args.batch_size, max_seq_length=args.max_seq_length, bf16=precision == "bf16",
-                          seed=args.seed, warmup=args.warmup)
-            grouped = trainer_examples_per_second(tokenizer, args.preset, texts, labels, **common,
-                                                  output_dir=workdir / f"trainer-{precision}-grouped", group_by_length=True)
-            shuffled = trainer_examples_per_second(tokenizer, args.preset, texts, labels, **common,
-                                                   output_dir=workdir / f"trainer-{precision}-random", group_by_length=False)
+            best: dict[str, float] = {}
+            for round_ in range(args.rounds):  # in turn, so a slow spell of the machine hits every contender alike
+                for name, measure in contenders(args, tokenizer, texts, labels, precision, workdir / f"{precision}-{round_}").items():
+                    examples_per_second = measure()
+                    print(f"  {precision}, round {round_ + 1}, {name}: {examples_per_second:,.1f} examples/s", flush=True)
+                    best[name] = max(best.get(name, 0.0), examples_per_second)
+            ours, grouped, shuffled = {0.0: best["genpt"], 0.5: best["genpt, aux LM"]}, best["grouped"], best["random"]
             print(f"| {'fp32' if precision == 'no' else precision} | {ours[0.0]:,.1f} | {ours[0.5]:,.1f} | {grouped:,.1f} | "
                   f"{shuffled:,.1f} | {ours[0.0] / grouped:.2f}x |", flush=True)
+
+
+def contenders(args: argparse.Namespace, tokenizer: str, texts: list[str], labels: list[int], precision: str,
+               workdir: Path) -> dict[str, Callable[[], float]]:
+    """Each contender's measurement, examples/s, to be called once per round."""
+    def genpt(aux: float) -> float:
+        config = FinetuneConfig(
+            task="sst2", init="scratch", tokenizer=tokenizer, preset=args.preset, data_dir=args.data_dir,
+            batch_size=args.batch_size, num_train_epochs=1, max_train_samples=args.max_train_samples,
+            max_eval_samples=args.batch_size, max_seq_length=args.max_seq_length, aux_lm_weight=aux,
+            mixed_precision=precision, logging_steps=1, seed=args.seed)
+        return genpt_examples_per_second(config, workdir / f"genpt-{aux}", args.warmup)
+
+    def trainer(group_by_length: bool) -> float:
+        return trainer_examples_per_second(
+            tokenizer, args.preset, texts, labels, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+            bf16=precision == "bf16", seed=args.seed, warmup=args.warmup, group_by_length=group_by_length,
+            output_dir=workdir / f"trainer-{'grouped' if group_by_length else 'random'}")
+
+    return {"genpt": lambda: genpt(0.0), "genpt, aux LM": lambda: genpt(0.5),
+            "grouped": lambda: trainer(True), "random": lambda: trainer(False)}
 
 
 if __name__ == "__main__":

@@ -343,6 +343,37 @@ def test_training_loss_without_logits_equals_the_logits_path(prenorm):
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("prenorm", [False, True])
+@pytest.mark.parametrize("padding", [None, "right", "left"])
+def test_one_position_through_the_last_block_equals_the_full_pass_and_its_gradients(prenorm, padding):
+    """`only_at` (what a task head without the aux LM reads) is the same function, not an approximation."""
+    model = tiny_model(prenorm, embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0).train()
+    tokens = torch.randint(0, model.config.vocab_size, (4, 30))
+    lengths = torch.tensor([30, 7, 19, 1])
+    positions = torch.arange(30)[None, :]
+    mask, only_at = None, torch.tensor([29, 3, 11, 0])
+    if padding == "right":
+        mask, only_at = (positions < lengths[:, None]).long(), lengths - 1
+    elif padding == "left":
+        mask, only_at = (positions >= 30 - lengths[:, None]).long(), torch.full((4,), 29)
+    rows = torch.arange(4)
+    results = []
+    for one_position in (False, True):
+        model.zero_grad()
+        if one_position:
+            features = model.transformer(tokens, mask, only_at=only_at)  # (4, C)
+        else:
+            features = model.transformer(tokens, mask)[rows, only_at]  # (4, C)
+        (features * torch.linspace(-1, 1, features.size(1))).sum().backward()
+        results.append((features.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (full, full_grads), (one, one_grads) = results
+    torch.testing.assert_close(one, full, rtol=0, atol=1e-5)
+    for name in full_grads:
+        torch.testing.assert_close(one_grads[name], full_grads[name], rtol=1e-3, atol=1e-4)  # float sums in another order
+    with pytest.raises(ValueError, match="only_at"):
+        model.transformer(tokens, only_at=only_at, cache=KVCache(model.config.n_layer, model.config.n_positions))
+
 def test_linear_decoding_path_equals_f_linear_and_follows_weight_changes():
     torch.manual_seed(0)
     layer = ops.Linear(24, 40)

@@ -65,19 +65,22 @@ class TaskModel(nn.Module):
     ) -> TaskOutput:
         B, K, T = input_ids.shape
         flat_ids, flat_mask = input_ids.view(B * K, T), attention_mask.view(B * K, T)
-        features, hidden = self.sequence_features(flat_ids, flat_mask)  # (B*K, C), what the LM loss reads
+        with_lm_loss = labels is not None and aux_lm_weight > 0
+        features, hidden = self.sequence_features(flat_ids, flat_mask, with_lm_loss)  # (B*K, C), what the LM loss reads
         logits = self.head(features.view(B, K, -1))
 
         task_loss = lm_loss = loss = None
         if labels is not None:
             task_loss = self.task_loss(logits, labels)
             loss = task_loss
-            if aux_lm_weight > 0:
+            if with_lm_loss:
                 lm_loss = self.language_modeling_loss(hidden, flat_ids, flat_mask)
                 loss = task_loss + aux_lm_weight * lm_loss
         return TaskOutput(logits=logits, loss=loss, task_loss=task_loss, lm_loss=lm_loss)
 
-    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, object]:
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          with_hidden: bool = True) -> tuple[torch.Tensor, object]:
+        """(N, C) features, and what `language_modeling_loss` reads (None unless `with_hidden`)."""
         raise NotImplementedError
 
     def language_modeling_loss(self, hidden: object, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -118,9 +121,12 @@ class GPTForTask(TaskModel):
     def config(self) -> GPTConfig:
         return self.transformer.config
 
-    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.transformer.transformer(input_ids, attention_mask)  # (N, T, C)
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          with_hidden: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         extract_at = attention_mask.sum(dim=1) - 1  # (N,) last real token: the extract token
+        if not with_hidden:  # the head reads one position: the last block computes only that one
+            return self.transformer.transformer(input_ids, attention_mask, only_at=extract_at), None  # (N, C)
+        hidden = self.transformer.transformer(input_ids, attention_mask)  # (N, T, C)
         return hidden[torch.arange(input_ids.size(0), device=hidden.device), extract_at], hidden
 
     def language_modeling_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -145,7 +151,8 @@ class EncoderForTask(TaskModel):
     def config(self):
         return self.encoder.config
 
-    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def sequence_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          with_hidden: bool = True) -> tuple[torch.Tensor, None]:
         return self.encoder.encode_pooled(input_ids, attention_mask), None  # (N, C)
 
     def language_modeling_loss(self, hidden: None, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
