@@ -9,7 +9,11 @@ length, and so does the main Trainer row (`train_sampling_strategy="group_by_len
 length-grouped sampler); a second Trainer row draws random batches, its default.
 Throughput is examples per second of training, data loading and optimizer included, after
 --warmup steps; evaluation is excluded on both sides. genpt runs without the auxiliary LM
-loss (the HF class has none) and again with it (lambda 0.5, the paper's default).
+loss (the HF class has none) and again with it (lambda 0.5, the paper's default). All run
+with `genpt.perf.keep_freed_memory` applied, as `genpt finetune` does (the CLI applies it to
+its training commands). Each contender runs `--rounds` times, in turn, and its best run
+counts: on a shared machine one run moves by 10-30%. `bench/task_step.py` times the step
+alone, which moves less.
 
     python bench/finetune.py                                    # embedded SST-2 slice, fp32 and bf16
     python bench/finetune.py --data_dir ../shared/data/glue --max_train_samples 8000
@@ -31,6 +35,7 @@ from genpt.convert import to_hf_config
 from genpt.data.tasks import get_task, read_split
 from genpt.finetune.config import FinetuneConfig
 from genpt.finetune.train import finetune
+from genpt.perf import keep_freed_memory
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenization import load_tokenizer
 from genpt.tokenizer.train import train_tokenizer
@@ -100,6 +105,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every contender this many times, in turn, and keep each one's best (one run moves by about 10%%)")
     args = parser.parse_args()
+    keep_freed_memory()  # what the genpt CLI does for its training commands; the Trainer gets it too
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
