@@ -13,8 +13,8 @@ batches of SST-2, which run 10-60 tokens wide), from the same weights:
 
 Each contender runs alone in a fresh process (as in `bench/model_step.py`), for `--rounds`
 rounds in alternating order; each round reports its median step and the best round counts.
-Before timing, each worker checks that its model gives the reference logits (genpt's, in
-eval mode). The "bound" column divides the HF step by genpt's time in matmuls: the speed-up
+Before timing, each worker checks that its model gives genpt's logits (eval mode; within
+1e-4) and stops if it does not; the table shows the largest difference. The "bound" column divides the HF step by genpt's time in matmuls: the speed-up
 if everything but genpt's matmuls took no time. This is the step of `bench/finetune.py`
 without the data loading and the Trainer around it, and its ratio moves far less from run
 to run on a shared machine.
@@ -53,6 +53,8 @@ def build(label: str, preset: str) -> torch.nn.Module:
 
     hf_config = to_hf_config(ours.config, pad_token_id=PAD_ID)
     hf_config.num_labels = 2
+    if ours.config.prenorm:
+        raise SystemExit(f"--preset {preset}: a pre-LN model has no OpenAIGPTForSequenceClassification twin")
     theirs = OpenAIGPTForSequenceClassification(hf_config)
     body = to_hf_state_dict(ours.transformer.state_dict(), ours.config)
     theirs.transformer.load_state_dict({k.removeprefix("transformer."): v for k, v in body.items() if k != "lm_head.weight"})
@@ -66,7 +68,7 @@ def batch(preset: str, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     vocab_size = GPTConfig.from_name(preset).vocab_size
     input_ids = torch.randint(1, vocab_size, (BATCH_SIZE, width), generator=generator)
     lengths = torch.randint(width // 2, width + 1, (BATCH_SIZE,), generator=generator)
-    mask = (torch.arange(width)[None, :] < lengths[:, None]).long()  # (B, T)
+    mask = (torch.arange(width, device="cpu")[None, :] < lengths[:, None]).long()  # (B, T)
     labels = torch.randint(0, 2, (BATCH_SIZE,), generator=generator)
     return input_ids.masked_fill(mask == 0, PAD_ID), mask, labels
 
@@ -94,6 +96,8 @@ def measure(label: str, preset: str, width: int, steps: int, warmup: int) -> tup
     with torch.no_grad():
         reference = build("genpt", preset).eval()
         difference = (logits(label, model.eval(), input_ids, mask)[0] - logits("genpt", reference, input_ids, mask)[0]).abs().max()
+    if difference > 1e-4:
+        raise SystemExit(f"{label}: logits differ from genpt's by {float(difference):.2e}; the weights did not carry over")
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=6.25e-5, weight_decay=0.01, fused=True)
 

@@ -146,6 +146,27 @@ def test_aux_lm_loss_is_the_language_models_loss_on_the_inputs():
     torch.testing.assert_close(output.loss, output.task_loss + 0.5 * expected)
 
 
+
+@pytest.mark.parametrize("input_format", ["single", "similarity", "multiple_choice"])
+@pytest.mark.parametrize("training", [True, False])
+def test_heads_without_the_aux_lm_give_the_logits_of_the_full_pass(input_format, training):
+    """Without L1 the last block computes only the extract token; with it, every position:
+    the logits agree, in training (dropout off) and in prediction without gradients, where
+    3-32 rows take `ops.Linear`'s decoding path."""
+    torch.manual_seed(0)
+    config = GPTConfig(**{**TINY.to_dict(), "embd_pdrop": 0.0, "attn_pdrop": 0.0, "resid_pdrop": 0.0})
+    model = GPTForTask(config, input_format, num_labels=1 if input_format == "multiple_choice" else 3,
+                       classifier_dropout=0.0).train(training)
+    texts = [[2, 10, 11, 12, 3, 20, 4], [2, 30, 3, 31, 32, 33, 34, 35, 4], [2, 40, 3, 41, 4]]
+    ids, mask = _batch([texts[i:] + texts[:i] for i in range(3)] * 2)  # 6 examples of K=3 sequences
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.set_grad_enabled(training):
+        one_position = model(ids, mask, labels, aux_lm_weight=0.0)
+        every_position = model(ids, mask, labels, aux_lm_weight=0.5)
+    assert one_position.lm_loss is None and every_position.lm_loss is not None
+    torch.testing.assert_close(one_position.logits, every_position.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(one_position.task_loss, every_position.task_loss, rtol=0, atol=1e-5)
+
 def test_hugging_face_folder_imports_with_equal_logits(tmp_path, tokenizer_dir, tokenizer):
     """--init HF_DIR: an openai-gpt folder (built from a config, no download) converts exactly."""
     from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel

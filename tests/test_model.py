@@ -343,7 +343,6 @@ def test_training_loss_without_logits_equals_the_logits_path(prenorm):
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
 
 
-
 @pytest.mark.parametrize("prenorm", [False, True])
 @pytest.mark.parametrize("padding", [None, "right", "left"])
 def test_one_position_through_the_last_block_equals_the_full_pass_and_its_gradients(prenorm, padding):
@@ -373,6 +372,7 @@ def test_one_position_through_the_last_block_equals_the_full_pass_and_its_gradie
         torch.testing.assert_close(one_grads[name], full_grads[name], rtol=1e-3, atol=1e-4)  # float sums in another order
     with pytest.raises(ValueError, match="only_at"):
         model.transformer(tokens, only_at=only_at, cache=KVCache(model.config.n_layer, model.config.n_positions))
+
 
 def test_linear_decoding_path_equals_f_linear_and_follows_weight_changes():
     torch.manual_seed(0)

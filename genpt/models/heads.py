@@ -66,7 +66,7 @@ class TaskModel(nn.Module):
         B, K, T = input_ids.shape
         flat_ids, flat_mask = input_ids.view(B * K, T), attention_mask.view(B * K, T)
         with_lm_loss = labels is not None and aux_lm_weight > 0
-        features, hidden = self.sequence_features(flat_ids, flat_mask, with_lm_loss)  # (B*K, C), what the LM loss reads
+        features, hidden = self.sequence_features(flat_ids, flat_mask, with_lm_loss)  # (B*K, C); what L1 reads, or None
         logits = self.head(features.view(B, K, -1))
 
         task_loss = lm_loss = loss = None
