@@ -37,9 +37,9 @@ from genpt.config import GPTConfig
 from genpt.convert import to_hf_config, to_hf_state_dict
 from genpt.models.heads import GPTForTask
 from genpt.perf import keep_freed_memory
+from model_step import MATMUL_OPS  # bench/, beside this script: the same matmul accounting
 
 CONTENDERS = ("genpt", "genpt, every position", "OpenAIGPTForSequenceClassification")
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm")
 BATCH_SIZE, PAD_ID = 32, 0
 
 

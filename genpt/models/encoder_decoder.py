@@ -90,9 +90,13 @@ class SinusoidalPositions(nn.Module):
 
     def __init__(self, max_positions: int, d_model: int):
         super().__init__()
-        position = torch.arange(max_positions, dtype=torch.float32)[:, None]  # (P, 1)
-        inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))  # (C/2,)
-        table = torch.zeros(max_positions, d_model)
+        # Built where the module's parameters are (the default device, or a `with torch.device`
+        # context such as meta); a buffer, it then follows the module's `.to()`.
+        device = torch.get_default_device()
+        position = torch.arange(max_positions, dtype=torch.float32, device=device)[:, None]  # (P, 1)
+        inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32, device=device)
+                             * (-math.log(10000.0) / d_model))  # (C/2,)
+        table = torch.zeros(max_positions, d_model, device=device)
         table[:, 0::2] = torch.sin(position * inv_freq)
         table[:, 1::2] = torch.cos(position * inv_freq)
         # A function of the config alone, so it stays out of checkpoints.

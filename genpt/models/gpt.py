@@ -44,7 +44,7 @@ class CausalSelfAttention(nn.Module):
             q, k, v = self.c_attn(x).split(C, dim=2)
         else:  # one query per sequence: project every position to keys and values, only it to a query
             w, b = self.c_attn.weight, self.c_attn.bias  # (3C, C), (3C,): q, k, v stacked
-            q = F.linear(x[torch.arange(B, device=x.device), only_at][:, None], w[:C], b[:C])  # (B, 1, C)
+            q = F.linear(at_positions(x, only_at)[:, None], w[:C], b[:C])  # (B, 1, C)
             k, v = F.linear(x, w[C:], b[C:]).split(C, dim=2)  # (B, T, C) each
         Q = q.size(1)  # queries: T, or 1 with `only_at`
         q = q.view(B, Q, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, Q, hs)
@@ -90,7 +90,7 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, past: LayerKV | None = None,
                 only_at: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, C) -> (B, T, C); with `only_at` (B,), only that position of each sequence, (B, 1, C)."""
-        x_out = x if only_at is None else x[torch.arange(x.size(0), device=x.device), only_at][:, None]  # residual
+        x_out = x if only_at is None else at_positions(x, only_at)[:, None]  # the residual stream of the outputs
         if self.prenorm:  # GPT-2
             x = x_out + self.attn(self.ln_1(x), attn_mask, past, only_at)
             return x + self.mlp(self.ln_2(x))
@@ -265,6 +265,11 @@ class GPT(nn.Module):
             pending = next_ids[:, None]  # (B, 1)
             if eos_token_id is not None and bool(finished.all()):
                 return
+
+
+def at_positions(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) states and (B,) positions -> (B, C): each sequence's state at its position."""
+    return x[torch.arange(x.size(0), device=x.device), positions]
 
 
 def padding_aware_causal_mask(attention_mask: torch.Tensor | None, T: int, queries: int | None = None,

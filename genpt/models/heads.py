@@ -28,7 +28,7 @@ from genpt.config import GPTConfig
 from genpt.data.types import InputFormat
 from genpt.errors import GenptError
 from genpt.models import ops
-from genpt.models.gpt import GPT, IGNORE_INDEX, shift_labels
+from genpt.models.gpt import GPT, IGNORE_INDEX, at_positions, shift_labels
 
 
 @dataclass
@@ -127,7 +127,7 @@ class GPTForTask(TaskModel):
         if not with_hidden:  # the head reads one position: the last block computes only that one
             return self.transformer.transformer(input_ids, attention_mask, only_at=extract_at), None  # (N, C)
         hidden = self.transformer.transformer(input_ids, attention_mask)  # (N, T, C)
-        return hidden[torch.arange(input_ids.size(0), device=hidden.device), extract_at], hidden
+        return at_positions(hidden, extract_at), hidden
 
     def language_modeling_loss(self, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """L1 on the task inputs: next-token loss over real tokens, through the fused kernel."""
