@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -97,6 +97,18 @@ class PreparedCorpus:
     def validation_tokens(self) -> np.memmap:
         return np.memmap(self.validation_path, dtype=self.dtype, mode="r", shape=(self.n_validation_tokens,))
 
+    @cached_property
+    def content_sha256(self) -> str:
+        """One digest of both token files' bytes: equal exactly when the tokens are.
+
+        Preparations by earlier genpt versions recorded no per-file digests; those are read
+        from the files here (a second per 500 MB or so).
+        """
+        files = [(self.meta[split], path) for split, path in
+                 (("train", self.train_path), ("validation", self.validation_path))]
+        digests = [entry.get("sha256") or _file_sha256(path) for entry, path in files]
+        return hashlib.sha256(" ".join(digests).encode()).hexdigest()
+
 
 # --------------------------------------------------------------------------- preparation
 
@@ -114,6 +126,7 @@ def prepare_corpus(
     split: str = "train",
     seed: int = 0,
     show_progress: bool = True,
+    must_match: str | None = None,
 ) -> PreparedCorpus:
     """Tokenize `inputs` into `cache_dir`/{train,validation}.bin, or reuse what is there.
 
@@ -122,6 +135,10 @@ def prepare_corpus(
     document in each split. A corpus of one document holds out the end of its text.
     The corpus is streamed and written as it is encoded; `cache_dir` appears only once
     complete, and an earlier preparation there is replaced only when it does not match.
+
+    `must_match` is the `content_sha256` the tokens must have (a resumed run's: its
+    checkpoints were trained on them). When the inputs now give other tokens, GenptError,
+    and `cache_dir` is left as it was.
     """
     started = time.perf_counter()
     cache_dir, tokenizer_dir = Path(cache_dir).expanduser(), Path(tokenizer_dir).expanduser()
@@ -141,6 +158,7 @@ def prepare_corpus(
     key = recipe.key(_tokenizer_fingerprint(tokenizer_dir))
     reusable = _reusable(cache_dir, key)
     if reusable is not None:
+        _check_same_tokens(reusable, must_match)
         return reusable
 
     _check_replaceable(cache_dir)
@@ -153,6 +171,7 @@ def prepare_corpus(
         meta.update(key)
         meta.update(genpt_version=__version__, tokenizer=str(tokenizer_dir.resolve()))
         meta.update(stats)
+        _check_same_tokens(_opened(folder, meta, reused=False), must_match)  # before it replaces anything
         meta.update(
             wall_seconds=round(seconds, 3),
             tokens_per_second=round((stats["train"]["tokens"] + stats["validation"]["tokens"]) / seconds),
@@ -253,15 +272,37 @@ def _write_token_files(
         "dtype": dtype.name,
         "vocab_size": vocab_size,
         "endoftext_id": ENDOFTEXT_ID,
-        "train": {"file": TRAIN_FILE, "tokens": train.tokens, "documents": train.documents},
+        "train": {"file": TRAIN_FILE, "tokens": train.tokens, "documents": train.documents,
+                  "sha256": _file_sha256(train.path)},
         "validation": {
             "file": VALIDATION_FILE,
             "tokens": validation.tokens,
             "documents": validation.documents,
+            "sha256": _file_sha256(validation.path),
         },
         "split_rule": split_rule,
         "bytes_read": counter.bytes,
     }
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(COPY_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_same_tokens(corpus: PreparedCorpus, must_match: str | None) -> None:
+    """A resumed run must see the tokens it was trained on: its data order is a function of them."""
+    if must_match is None or corpus.content_sha256 == must_match:
+        return
+    raise GenptError(
+        f"--input: the corpus now gives other tokens than the run being resumed was trained on "
+        f"(token files' sha256 {corpus.content_sha256[:12]}, the run's {must_match[:12]}): its files "
+        "or their options changed; resume with the original inputs, or start a new run from a "
+        "checkpoint's weights with --init"
+    )
 
 
 def _check_validation_fraction(validation_fraction: float) -> None:

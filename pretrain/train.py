@@ -39,6 +39,7 @@ from genpt.engine import (
     check_run_folder,
     clean_run_folder,
     restore,
+    saved_config,
 )
 from genpt.errors import GenptError
 from genpt.models.gpt import GPT, training_flops_per_token
@@ -82,7 +83,9 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
             run.data.inputs, run.data.tokenizer, cache_dir,
             validation_fraction=run.data.validation_fraction, validation_inputs=run.data.validation_inputs,
             seed=t.seed, show_progress=show_progress and accelerator.is_main_process, **run.data.read_options(),
+            must_match=saved_config(resume_from).get("corpus_sha256") if resume_from is not None else None,
         )
+    config["corpus_sha256"] = corpus.content_sha256  # saved with each checkpoint: what a resume must find
     try:
         _check_validation_size(corpus, t)
     except GenptError:  # refused: take back the folders this command made

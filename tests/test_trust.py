@@ -204,6 +204,45 @@ def test_resume_with_only_the_output_dir_continues_the_run(tmp_path, corpus, tok
     assert Path(config["data"]["tokenizer"]).is_absolute() and all(Path(i).is_absolute() for i in config["data"]["inputs"])
 
 
+
+def _interrupted_copy(tmp_path: Path, corpus_files: Path, tokenizer_dir: Path) -> tuple[Path, Path, list[str]]:
+    """A finished 8-step run and a copy of it cut back to its step-4 checkpoint."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    common = [*PRETRAIN_FAST, "--tokenizer", str(tokenizer_dir), "--input", str(corpus_files), "--max_steps", "8"]
+    assert main(["pretrain", *common, "--output_dir", str(whole)]) == 0
+    shutil.copytree(whole, cut)
+    for later in ("checkpoints/step-00000008", "best", "model.safetensors", "trainer_state.json"):
+        path = cut / later
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return whole, cut, common
+
+
+def test_resume_after_the_corpus_was_copied_again_continues_exactly(tmp_path, corpus, tokenizer_dir):
+    """New modification times re-prepare the corpus; the same tokens let the run go on."""
+    books = Path(shutil.copytree(corpus, tmp_path / "books"))
+    whole, cut, common = _interrupted_copy(tmp_path, books, tokenizer_dir)
+    for book in books.iterdir():
+        os.utime(book, ns=(book.stat().st_atime_ns, book.stat().st_mtime_ns + 10**9))
+    assert main(["pretrain", *common, "--output_dir", str(cut), "--resume", "auto"]) == 0
+    meta = json.loads((cut / "data" / "meta.json").read_text())
+    assert [s["mtime_ns"] for s in meta["sources"]] == [b.stat().st_mtime_ns for b in sorted(books.iterdir())]
+    from safetensors.torch import load_file
+    a, b = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_corpus_that_changed_and_writes_nothing(tmp_path, corpus, tokenizer_dir, capsys):
+    books = Path(shutil.copytree(corpus, tmp_path / "books"))
+    _, cut, common = _interrupted_copy(tmp_path, books, tokenizer_dir)
+    before = snapshot(cut)
+    book = next(books.iterdir())
+    book.write_bytes(book.read_bytes()[: book.stat().st_size // 2])  # a user edits a book
+    assert main(["pretrain", *common, "--output_dir", str(cut), "--resume", "auto"]) == 2
+    message = capsys.readouterr().err
+    assert "--input" in message and "other tokens than the run being resumed" in message
+    assert snapshot(cut) == before
+
+
 # ---- fine-tuning and evaluation ---------------------------------------------------------------
 
 
