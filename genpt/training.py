@@ -26,7 +26,10 @@ def resolve_mixed_precision(choice: str) -> str:
     if choice != "auto":
         return choice
     if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # Ampere (sm80) and later compute bf16; `torch.cuda.is_bf16_supported()` also says yes
+        # to older GPUs that only emulate it (and makes a tensor on GPU 0 to find out).
+        native = torch.version.hip is not None or torch.cuda.get_device_capability()[0] >= 8
+        return "bf16" if native else "fp16"
     return "bf16" if cpu_computes_bf16() else "no"
 
 

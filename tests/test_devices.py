@@ -178,6 +178,18 @@ def test_bf16_is_chosen_only_where_the_cpu_has_bf16_instructions():
     assert cpu_computes_bf16() == any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
+@pytest.mark.parametrize("capability, expected", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_on_a_gpu_is_bf16_only_from_ampere(monkeypatch, capability, expected):
+    """A V100 or T4 would emulate bf16 (slowly); fp16 with loss scaling is what they compute."""
+    from genpt.training import resolve_mixed_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.version, "hip", None)
+    assert resolve_mixed_precision("auto") == expected
+    assert resolve_mixed_precision("no") == "no"
+
+
 def test_private_apis_have_fallbacks(monkeypatch):
     from accelerate.state import AcceleratorState
 
