@@ -108,7 +108,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         state = restore(resume_from, (model, optimizer, scheduler), accelerator)
         state.epoch, state.batches_done = 0, state.step * t.gradient_accumulation_steps  # one endless epoch
     if t.torch_compile:
-        model = torch.compile(model)
+        model.compile()  # in place: torch.compile(model) would save every weight as "_orig_mod.NAME"
     model, optimizer = accelerator.prepare(model, optimizer)
 
     schedule = Schedule(total_steps=t.max_steps, gradient_accumulation_steps=t.gradient_accumulation_steps,

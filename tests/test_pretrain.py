@@ -162,6 +162,20 @@ def test_corrupted_optimizer_state_is_an_error(tmp_path, corpus, tokenizer, caps
     assert "optimizer.pt: corrupted or truncated" in error_of(capsys, *common, "--output_dir", str(run), "--resume", "auto")
 
 
+def test_a_compiled_run_saves_weights_that_load_and_resume(tmp_path, corpus, tokenizer):
+    """`--torch_compile` once saved every weight as "_orig_mod.NAME": nothing could load them."""
+    from genpt.pretrained import load_pretrained
+
+    run = tmp_path / "compiled"
+    common = [*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "6", "--torch_compile"]
+    assert pretrain(*common, "--output_dir", str(run)) == 0
+    assert not [name for name in weights(run) if "_orig_mod" in name]
+    load_pretrained(str(run))  # strict: every weight by its own name
+    shutil.rmtree(run / "checkpoints" / "step-00000006")
+    (run / "model.safetensors").unlink()
+    assert pretrain(*common, "--output_dir", str(run), "--resume", "auto") == 0  # from step-00000004
+
+
 def test_gradient_accumulation_counts_every_micro_batch(tmp_path, corpus, tokenizer):
     run = tmp_path / "accumulated"
     assert pretrain(*FAST, "--tokenizer", str(tokenizer), "--input", str(corpus), "--max_steps", "3",
