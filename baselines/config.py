@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from genpt.config import TrainingArguments
+from genpt.config import MixedPrecision, TrainingArguments
 
 Seq2SeqArch = Literal["transformer", "lstm", "gpt"]
 
@@ -78,4 +78,5 @@ class CompareConfig:
     learning_rates: list[float] | None = None  # the search grid every row gets: each (system, task) picks its rate on a held-out part of the training set; default: no search (the paper's 6.25e-5 for pretrained rows, --baseline_learning_rate for the others)
     selection_split_percentage: float = 10.0  # the part of the training set the search scores on (dev is never used to choose)
     baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch when there is no search (the pretrained rows use the paper's 6.25e-5)
+    mixed_precision: MixedPrecision = "auto"  # every cell's precision (auto: bf16 where the CPU or GPU computes it natively; no: fp32, for a table comparable with fp32 rows)
     task_options: list[str] = dataclasses.field(default_factory=list)  # per-task genpt finetune options, TASK.OPTION=VALUE (e.g. sst2.max_train_samples=20000 mrpc.num_train_epochs=5)

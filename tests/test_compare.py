@@ -80,12 +80,13 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
 def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, tmp_path):
     args = ["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "32", "--glue_dir",
             str(default_glue_dir()), "--systems", "gpt", "gpt-scratch", "transformer", "--num_train_epochs", "1",
-            "--output_dir", str(tmp_path)]
+            "--mixed_precision", "no", "--output_dir", str(tmp_path)]
     assert main(args) == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert runs == ["sst2-gpt-scratch-seed42", "sst2-gpt-seed42", "sst2-transformer-seed42"]
     options = {name: yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text()) for name in runs}
     assert {o["finetune"]["max_train_samples"] for o in options.values()} == {32}  # the same budget for every row
+    assert {o["finetune"]["mixed_precision"] for o in options.values()} == {"no"}  # and the same precision
     assert options["sst2-gpt-scratch-seed42"]["finetune"]["init"] == "scratch"
     assert options["sst2-gpt-scratch-seed42"]["model"]["name"] == "tiny"  # the pretraining run's preset
     assert options["sst2-transformer-seed42"]["arch"] == "transformer"
