@@ -8,6 +8,10 @@ marker lines) and never typed by hand:
 
     python scripts/results_table.py                # rewrite the tables and the two charts
     python scripts/results_table.py --check        # exit 1 if the docs' tables are not the JSON's
+
+When a comparison reruns only some rows (the pretrained ones, after a longer pretraining run),
+`--combine NEW.json OLD.json` writes --comparison from every row of NEW and the rows of OLD
+that NEW lacks, in the table's row order; both must cover the same tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 from pathlib import Path
 
 from genpt.atomic import write_file_atomically
+from genpt.baselines.config import SYSTEMS
 from genpt.baselines.compare import markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.data.tasks import TASKS
 
@@ -84,7 +89,7 @@ def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Pat
     for task in tasks:
         axes.plot(labels, [p["means"][task] for p in points], marker="o", linewidth=1, label=TASKS[task].title)
     axes.plot(labels, [p["average"] for p in points], marker="s", color="black", linewidth=2.5, label="Avg")
-    axes.set(xlabel="pretraining tokens behind the fine-tuned GPT (same run, earlier checkpoints)",
+    axes.set(xlabel="pretraining tokens behind the fine-tuned GPT",
              ylabel="dev score x 100", title=f"What pretraining buys, by amount (seed{'s' if len(seeds) > 1 else ''} "
                                              f"{', '.join(map(str, seeds))})")
     axes.grid(alpha=0.3)
@@ -94,6 +99,17 @@ def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Pat
     plt.close(figure)
 
 
+def combine(new: dict, old: dict) -> dict:
+    """NEW's rows, and OLD's rows of the systems NEW has not run, ordered as the table orders them."""
+    if new["tasks"] != old["tasks"] or new["metrics"] != old["metrics"]:
+        raise SystemExit(f"--combine: the two comparisons cover other tasks ({new['tasks']} against {old['tasks']})")
+    ran = {s["name"] for s in new["systems"]}
+    systems = new["systems"] + [s for s in old["systems"] if s["name"] not in ran]
+    order = list(SYSTEMS)
+    systems.sort(key=lambda s: order.index(s["name"]) if s["name"] in order else len(order))
+    return {**new, "systems": systems}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--comparison", type=Path, default=ROOT / "docs" / "results" / "comparison.json")
@@ -101,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the sweep's comparison JSON files")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
+    parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
+                        help="first write --comparison from NEW's rows and OLD's rows of the systems NEW lacks")
     args = parser.parse_args(argv)
+    if args.combine:
+        values = combine(*(json.loads(path.read_text()) for path in args.combine))
+        write_file_atomically(args.comparison, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
     main_values = json.loads(args.comparison.read_text())
     sweep = sweep_points(main_values, [json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
     rows, tasks = rows_from_json(main_values)

@@ -150,6 +150,22 @@ def test_the_documented_tables_are_the_ones_the_json_renders():
             assert system["mean"][task] == pytest.approx(statistics.fmean(system["scores"][task]), abs=1e-3)
 
 
+def test_combining_a_rerun_of_some_rows_keeps_the_other_rows_in_table_order(tmp_path):
+    """A longer pretraining run reruns the pretrained rows only; the rows from scratch are taken
+    from the earlier comparison, and the table keeps its row order."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    old = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    rerun = {**old, "systems": [dict(s, average=99.0) for s in old["systems"] if s["name"] in ("gpt-no-aux", "gpt")][::-1]}
+    combined = script["combine"](rerun, old)
+    assert [s["name"] for s in combined["systems"]] == [s["name"] for s in old["systems"]]
+    assert {s["name"] for s in combined["systems"] if s["average"] == 99.0} == {"gpt", "gpt-no-aux"}  # the rerun's rows
+    assert combined["systems"][2] == old["systems"][2]  # gpt-scratch, as it was
+    with pytest.raises(SystemExit, match="other tasks"):
+        script["combine"]({**rerun, "tasks": ["sst2"]}, old)
+
+
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     assert main(["compare", "--runs", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
