@@ -28,7 +28,7 @@ TRAINING_COMMANDS = ("tokenizer train", "pretrain", "finetune", "seq2seq", "comp
 # issue 17: log-spaced checkpoints and layers transferred).
 ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers"},
                "pretrain": {"--keep_checkpoints"},
-               "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options"}}
+               "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options", "--mixed_precision"}}
 # Commands added after the layout change (issue 17: the eval stage's analyses and generation).
 COMMANDS_ADDED_SINCE = {"eval lm", "eval zeroshot", "eval layers", "generate"}
 
