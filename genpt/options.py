@@ -231,7 +231,9 @@ def _add_option(parser, name: str, flag_name: str, kind: Any, default: Any, requ
         shown = f"{help_text} (default: {text})".strip()
     elif base is bool and default:
         shown = f"{help_text} (default: on)".strip()
-    common = dict(dest=dest_prefix + name, default=argparse.SUPPRESS, help=shown or None)
+    # help comes from source comments, written as prose: a "%" there is a percent sign, not a
+    # format field (argparse expands %(default)s and would fail on "this % of")
+    common = dict(dest=dest_prefix + name, default=argparse.SUPPRESS, help=shown.replace("%", "%%") or None)
     flag = f"--{flag_name}"
     if base is bool:
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
