@@ -120,7 +120,7 @@ def finetune_options(config: CompareConfig, system: System, task: str, seed: int
     data_dir = config.story_cloze_dir if task == "story_cloze" else config.glue_dir
     options = dict(task=task, data_dir=data_dir, arch=system.arch, aux_lm_weight=system.aux_lm_weight,
                    num_train_epochs=config.num_train_epochs, max_seq_length=config.max_seq_length, seed=seed,
-                   learning_rate=learning_rate, mixed_precision=config.mixed_precision)
+                   learning_rate=learning_rate, mixed_precision=config.mixed_precision, train_subset=config.budget_draw)
     if config.budget is not None:
         options["max_train_samples"] = config.budget
     options.update(task_options(config).get(task, {}))

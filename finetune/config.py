@@ -36,10 +36,11 @@ class FinetuneConfig(TrainingArguments):
     aux_lm_weight: float | None = None  # lambda of the auxiliary LM loss, L3 = L2 + lambda * L1 (default 0.5; 0 for --arch transformer; 0 disables)
     classifier_dropout: float = 0.1  # dropout before the task head's linear layer
     max_seq_length: int | None = None  # longest input in tokens, special tokens included (default: the model's context)
-    max_train_samples: int | None = None  # train on the first N training examples only
+    max_train_samples: int | None = None  # train on N training examples only (which N: --train_subset)
+    train_subset: Literal["first", "random"] = "first"  # which --max_train_samples examples: the first N in file order, or a fixed random draw of N (the same for every seed) that samples the whole training set; GLUE files are ordered by source, so the first N of CoLA or STS-B cover few of their sources
     transfer_layers: int | None = None  # keep the pretrained embeddings and first N blocks only; the others start afresh, as at pretraining (Figure 2, left)
     max_eval_samples: int | None = None  # score the first N dev examples only
-    validation_split_percentage: float | None = None  # hold out this % of the training examples (of the first --max_train_samples; a fixed draw) to select the best epoch and score on, for choosing hyper-parameters without touching dev; dev is then not read
+    validation_split_percentage: float | None = None  # hold out this % of the training examples (of the --max_train_samples examples; a fixed draw) to select the best epoch and score on, for choosing hyper-parameters without touching dev; dev is then not read
     group_by_length: bool = True  # batch examples of similar length together (less padding)
     save_steps: int | None = None  # also checkpoint every N steps (always at each epoch's end)
     predict: list[str] = dataclasses.field(default_factory=list)  # also predict these unlabelled splits (test) and write GLUE submission files
@@ -48,6 +49,6 @@ class FinetuneConfig(TrainingArguments):
 # Options a resumed run must share with the run it continues.
 TRAJECTORY_KEYS = (
     "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
-    "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "group_by_length",
+    "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "train_subset", "group_by_length",
     "seed", "mixed_precision", "validation_split_percentage", "transfer_layers",
 )

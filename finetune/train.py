@@ -239,15 +239,16 @@ def load_task_data(config: FinetuneConfig) -> tuple[Task, Splits]:
     """
     if config.validation_split_percentage:  # held out of the training examples the run may use
         task, train = _training_examples(config)
-        train, held_out = task_registry.hold_out(train[: config.max_train_samples], config.validation_split_percentage)
+        train = task_registry.first_or_drawn(train, config.max_train_samples, config.train_subset)
+        train, held_out = task_registry.hold_out(train, config.validation_split_percentage)
         splits = Splits(train, held_out, {})
     elif config.task == "custom":
         task, splits = _custom_splits(config)
     else:
         task = resolve_task(config)
         splits = _named_task_splits(task, config)
-    train = splits.train[: config.max_train_samples] if config.max_train_samples and not config.validation_split_percentage \
-        else splits.train
+    train = splits.train if config.validation_split_percentage \
+        else task_registry.first_or_drawn(splits.train, config.max_train_samples, config.train_subset)
     validation = splits.validation[: config.max_eval_samples] if config.max_eval_samples else splits.validation
     for name, examples in (("training", train), ("validation", validation)):
         if not examples:

@@ -87,6 +87,7 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     options = {name: yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text()) for name in runs}
     assert {o["finetune"]["max_train_samples"] for o in options.values()} == {32}  # the same budget for every row
     assert {o["finetune"]["mixed_precision"] for o in options.values()} == {"no"}  # and the same precision
+    assert {o["finetune"]["train_subset"] for o in options.values()} == {"random"}  # the same drawn examples
     assert options["sst2-gpt-scratch-seed42"]["finetune"]["init"] == "scratch"
     assert options["sst2-gpt-scratch-seed42"]["model"]["name"] == "tiny"  # the pretraining run's preset
     assert options["sst2-transformer-seed42"]["arch"] == "transformer"

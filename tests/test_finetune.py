@@ -405,3 +405,39 @@ def test_the_held_out_split_never_overlaps_what_the_run_trains_on(tmp_path, toke
     scored = [int(line.split("\t")[0]) for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
     assert scored == [e.index for e in held]
     assert json.loads((run / "eval_results.json").read_text())["evaluated_on"] == "held-out 10% of the training set"
+
+
+@needs_glue
+def test_a_drawn_budget_samples_every_genre_of_sts_b_where_the_first_examples_hold_one():
+    """GLUE files are ordered by source: STS-B's first 1,000 training pairs are all MSRvid
+    captions. --train_subset random draws from the whole file, the same draw every time."""
+    from genpt.data.tasks import first_or_drawn
+
+    examples = read_split(get_task("stsb"), "train", data_dir=GLUE)
+    genres = [line.split("\t")[2] for line in (GLUE / "STS-B" / "train.tsv").read_text().splitlines()[1:]]
+    assert len(genres) == len(examples)
+    first, drawn = first_or_drawn(examples, 1000, "first"), first_or_drawn(examples, 1000, "random")
+    assert {genres[e.index] for e in first} == {"MSRvid"}
+    assert {genres[e.index] for e in drawn} == set(genres) and len(set(genres)) == 6
+    assert len(drawn) == 1000 and len({e.index for e in drawn}) == 1000
+    assert [e.index for e in drawn] == sorted(e.index for e in drawn)  # kept in file order
+    assert first_or_drawn(examples, 1000, "random") == drawn  # a fixed draw, whatever the seed
+    share = sum(genres[e.index] == "headlines" for e in drawn) / 1000
+    assert abs(share - genres.count("headlines") / len(genres)) < 0.05  # in proportion to the file
+
+
+def test_a_run_with_a_drawn_budget_trains_and_holds_out_only_drawn_examples(tmp_path, tokenizer_dir):
+    from genpt.data.tasks import first_or_drawn, hold_out
+
+    examples = read_split(get_task("sst2"), "train", data_dir=default_glue_dir())
+    drawn = first_or_drawn(examples, 200, "random")
+    assert max(e.index for e in drawn) > 1000  # not the first 200
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
+                 str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "200", "--train_subset", "random",
+                 "--validation_split_percentage", "10", "--num_train_epochs", "1", "--mixed_precision", "no",
+                 "--output_dir", str(run)]) == 0
+    scored = [int(line.split("\t")[0]) for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
+    assert scored == [e.index for e in hold_out(drawn, 10)[1]]
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert steps[-1]["examples_seen"] == 180  # the other 90% of the draw, one epoch

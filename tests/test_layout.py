@@ -26,9 +26,10 @@ STAGES = ("tokenizer", "pretrain", "finetune", "eval", "baselines", "export", "c
 TRAINING_COMMANDS = ("tokenizer train", "pretrain", "finetune", "seq2seq", "compare")
 # Options that features added after the layout change brought (issue 14: selection and seeds;
 # issue 17: log-spaced checkpoints and layers transferred).
-ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers"},
+ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers", "--train_subset"},
                "pretrain": {"--keep_checkpoints"},
-               "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options", "--mixed_precision"}}
+               "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options", "--mixed_precision",
+                           "--budget_draw"}}
 # Commands added after the layout change (issue 17: the eval stage's analyses and generation).
 COMMANDS_ADDED_SINCE = {"eval lm", "eval zeroshot", "eval layers", "generate"}
 

@@ -44,7 +44,7 @@ from genpt.errors import GenptError
 
 __all__ = [
     "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
-    "RACE_LEVELS", "TaskType", "custom_task", "level_of", "get_task", "hold_out", "read_custom", "read_split", "split_story_cloze", "submission_filename",
+    "RACE_LEVELS", "TaskType", "custom_task", "level_of", "get_task", "hold_out", "first_or_drawn", "read_custom", "read_split", "split_story_cloze", "submission_filename",
 ]
 
 SPLITS = ("train", "validation", "test")
@@ -108,6 +108,24 @@ def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
         return read_story_cloze(story_cloze_path(root, "test"), require_label=False)
     train, validation = split_story_cloze(read_story_cloze(story_cloze_path(root, "val"), require_label=True))
     return train if split == "train" else validation
+
+
+def first_or_drawn(examples: list[Example], count: int | None, how: str = "first", seed: int = 0) -> list[Example]:
+    """`count` of the examples: the first ones in file order, or ("random") a fixed draw kept in
+    file order. The draw does not depend on the training seed, so every row and seed of a
+    comparison trains on the same examples. It exists because GLUE's training files are
+    ordered by source: CoLA's first 1,000 sentences come from 3 of its 17 publications,
+    STS-B's first 1,000 pairs are all MSRvid video captions, one of its six genres."""
+    if not count or count >= len(examples):
+        return examples
+    if how == "first":
+        return examples[:count]
+    import random
+
+    positions = list(range(len(examples)))
+    random.Random(seed).shuffle(positions)
+    kept = set(positions[:count])
+    return [e for i, e in enumerate(examples) if i in kept]
 
 
 def hold_out(examples: list[Example], percentage: float, seed: int = 0) -> tuple[list[Example], list[Example]]:
