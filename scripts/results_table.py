@@ -2,8 +2,8 @@
 `genpt compare` wrote.
 
 The comparison's numbers live in one place, docs/results/comparison.json (and, for the sweep,
-docs/results/sweep/*.json: the pretrained GPT row fine-tuned from earlier checkpoints of the
-same pretraining run); the tables in the docs are rendered from them (each between two
+docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of different
+lengths, beside one row from scratch, all on one fine-tuning budget); the tables in the docs are rendered from them (each between two
 marker lines) and never typed by hand:
 
     python scripts/results_table.py                # rewrite the tables and the two charts
@@ -30,7 +30,7 @@ from genpt.data.tasks import TASKS
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ("<!-- comparison table: rendered from docs/results/comparison.json by scripts/results_table.py; do not edit -->",
          "<!-- end of comparison table -->")
-SWEEP = ("<!-- pretraining sweep: rendered from docs/results/comparison.json and docs/results/sweep/ by "
+SWEEP = ("<!-- pretraining sweep: rendered from docs/results/sweep/ by "
          "scripts/results_table.py; do not edit -->", "<!-- end of pretraining sweep -->")
 
 
@@ -47,11 +47,15 @@ def split_at(text: str, markers: tuple[str, str], document: Path) -> tuple[str, 
 # ---- the sweep: what each amount of pretraining buys the same fine-tuning ----------------------------
 
 
-def sweep_points(main: dict, sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
-    """One point per amount of pretraining: GPT from scratch (0 tokens), the pretrained GPT row of
-    each sweep comparison, and that of the main one; scores over the seeds every point has."""
-    by_name = {s["name"]: s for s in main["systems"]}
-    systems = [by_name["gpt-scratch"], by_name["gpt"]] + [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt"]
+def sweep_points(sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
+    """One point per amount of pretraining: GPT from scratch (0 tokens) and the pretrained GPT row
+    of each sweep comparison; scores over the seeds every point has. The sweep is its own
+    experiment (one fine-tuning budget, one scratch row), apart from the main table."""
+    scratch_rows = [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt-scratch"]
+    if not scratch_rows or any(row["scores"] != scratch_rows[0]["scores"] for row in scratch_rows):
+        raise SystemExit("the sweep's comparisons need one GPT-from-scratch row, the same in every file that has one")
+    main = next(sweep for sweep in sweeps if any(s["name"] == "gpt-scratch" for s in sweep["systems"]))
+    systems = [scratch_rows[0]] + [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt"]
     tasks = main["tasks"]
     seeds = sorted(set.intersection(*(set(s["seeds"]) for s in systems)))
     points = []
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         values = combine(*(json.loads(path.read_text()) for path in args.combine))
         write_file_atomically(args.comparison, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
     main_values = json.loads(args.comparison.read_text())
-    sweep = sweep_points(main_values, [json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
+    sweep = sweep_points([json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
     rows, tasks = rows_from_json(main_values)
     tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep)}
     text = args.document.read_text()

@@ -1,6 +1,7 @@
 """`genpt compare`: runs every system on the same tasks and budget, or collects finished runs,
 and writes the Table 5-style comparison and its chart."""
 
+import copy
 import gzip
 import json
 import re
@@ -165,6 +166,23 @@ def test_combining_a_rerun_of_some_rows_keeps_the_other_rows_in_table_order(tmp_
     assert combined["systems"][2] == old["systems"][2]  # gpt-scratch, as it was
     with pytest.raises(SystemExit, match="other tasks"):
         script["combine"]({**rerun, "tasks": ["sst2"]}, old)
+
+
+def test_the_sweep_is_its_own_experiment_with_one_scratch_row():
+    """The sweep's points come from docs/results/sweep/ only (one fine-tuning budget), ordered by
+    pretraining tokens from the row trained from scratch; two different scratch rows are refused."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    sweeps = [json.loads(p.read_text()) for p in sorted((ROOT / "docs" / "results" / "sweep").glob("*.json"))]
+    points, tasks, seeds = script["sweep_points"](sweeps)
+    assert points[0]["tokens"] == 0 and [p["tokens"] for p in points] == sorted(p["tokens"] for p in points)
+    assert len(points) == 1 + sum(s["name"] == "gpt" for sweep in sweeps for s in sweep["systems"])
+    other = copy.deepcopy(sweeps[0])
+    scratch = next(s for s in other["systems"] if s["name"] == "gpt-scratch")
+    scratch["scores"][tasks[0]][0] += 1.0
+    with pytest.raises(SystemExit, match="one GPT-from-scratch row"):
+        script["sweep_points"]([*sweeps, other])
 
 
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
