@@ -110,6 +110,15 @@ def _read_from_dir(task: Task, split: str, root: Path) -> list[Example]:
     return train if split == "train" else validation
 
 
+def _drawn_positions(length: int, count: int, seed: int) -> set[int]:
+    """`count` positions of range(length), drawn with a seed of their own (not the training seed)."""
+    import random
+
+    positions = list(range(length))
+    random.Random(seed).shuffle(positions)
+    return set(positions[:count])
+
+
 def first_or_drawn(examples: list[Example], count: int | None, how: str = "first", seed: int = 0) -> list[Example]:
     """`count` of the examples: the first ones in file order, or ("random") a fixed draw kept in
     file order. The draw does not depend on the training seed, so every row and seed of a
@@ -120,11 +129,7 @@ def first_or_drawn(examples: list[Example], count: int | None, how: str = "first
         return examples
     if how == "first":
         return examples[:count]
-    import random
-
-    positions = list(range(len(examples)))
-    random.Random(seed).shuffle(positions)
-    kept = set(positions[:count])
+    kept = _drawn_positions(len(examples), count, seed)
     return [e for i, e in enumerate(examples) if i in kept]
 
 
@@ -138,9 +143,5 @@ def hold_out(examples: list[Example], percentage: float, seed: int = 0) -> tuple
     if not 0 < count < len(examples):
         raise GenptError(f"--validation_split_percentage {percentage:g} of {len(examples)} training examples leaves "
                          "one of the two parts empty")
-    import random
-
-    positions = list(range(len(examples)))
-    random.Random(seed).shuffle(positions)
-    held = set(positions[:count])
+    held = _drawn_positions(len(examples), count, seed)
     return ([e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held])
