@@ -8,7 +8,8 @@ Five systems, fine-tuned on the same tasks with the same tokenizer, data and bud
     transformer      the encoder-decoder Transformer's encoder, from scratch    Vaswani et al. 2017
     lstm             the bidirectional LSTM encoder with the aux LM, scratch    Table 5's LSTM row, unpretrained
 
-Every system gets the same data (the first `budget` examples of each task, or all of them),
+Every system gets the same data (`budget` examples of each task, the same fixed draw for every
+row and seed, or all of them: a table of runs that saw other examples is refused),
 the same epochs and sequence length, and the same search: with `learning_rates`, each
 (system, task) trains once per rate with part of its training set held out
 (`selection_split_percentage`), and the rate that scores best there is the one its dev runs
@@ -57,6 +58,7 @@ class Cell:
     learning_rate: float | None = None
     pretraining_tokens: int = 0  # tokens the initial weights were pretrained on (0: from scratch)
     pretraining_seconds: float = 0.0  # the pretraining run's wall time
+    budget: str = "all"  # the training examples it saw: "all", "first N" or "random N" (budget_of)
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -208,7 +210,14 @@ def read_cell(folder: Path) -> Cell:
                 seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
                 folder=folder, learning_rate=finetune_options_.get("learning_rate"),
-                pretraining_tokens=tokens, pretraining_seconds=seconds)
+                pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_))
+
+
+def budget_of(finetune_options: dict[str, Any]) -> str:
+    """Which training examples a run saw: "all", or "first N" / "random N" (--train_subset; runs
+    made before that option existed took the first N)."""
+    count = finetune_options.get("max_train_samples")
+    return "all" if count is None else f"{finetune_options.get('train_subset') or 'first'} {count}"
 
 
 @functools.lru_cache(maxsize=None)  # every cell of a row starts from the same run: read its state once
@@ -290,6 +299,7 @@ class Row:
 
 def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
     """Rows in the order of SYSTEMS (then any others), and the tasks in Table 5's column order."""
+    budgets_of(cells)  # refuses a table whose rows saw different training examples
     order = [s.label for s in SYSTEMS.values()]
     labels = sorted({c.system for c in cells}, key=lambda label: (order.index(label) if label in order else len(order), label))
     tasks = [t for t in TABLE_TASKS if any(c.task == t for c in cells)]
@@ -309,6 +319,18 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
                         max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine)))
     return rows, tasks
+
+
+def budgets_of(cells: list[Cell]) -> dict[str, str]:
+    """Each task's training budget, which every cell of the task must share: a table compares
+    systems on the same data, and a first-1,000 cell beside a random-1,000 one would not."""
+    first: dict[str, Cell] = {}
+    for cell in cells:
+        seen = first.setdefault(cell.task, cell)
+        if cell.budget != seen.budget:
+            raise GenptError(f"{cell.task}: {seen.folder} trained on {seen.budget} examples and {cell.folder} on "
+                             f"{cell.budget}; a comparison needs one training budget per task")
+    return {task: cell.budget for task, cell in first.items()}
 
 
 # ---- the table, the chart, the JSON --------------------------------------------------------------------
@@ -346,7 +368,9 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell]) -> dic
             "learning_rate": row.learning_rates, "train_seconds_per_seed": _json_number(row.seconds),
             "pretraining_tokens": row.pretraining_tokens, "pretraining_seconds": _json_number(row.pretraining_seconds),
         })
-    return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks}, "systems": systems}
+    budgets = budgets_of(cells)
+    return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks},
+            "train_examples": {t: budgets[t] for t in tasks}, "systems": systems}
 
 
 def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:

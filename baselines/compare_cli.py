@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def comparison_note(config: CompareConfig) -> str:
-    data = (f"the first {config.budget} training examples of each task" if config.budget else "the whole training set of each task")
+    which = "the first" if config.budget_draw == "first" else "a fixed random draw of"
+    data = f"{which} {config.budget} training examples of each task" if config.budget else "the whole training set of each task"
     if config.task_options:
         data += f" (per task: {', '.join(config.task_options)})"
     if config.learning_rates and len(config.learning_rates) > 1:

@@ -51,6 +51,10 @@ def sweep_points(sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
     """One point per amount of pretraining: GPT from scratch (0 tokens) and the pretrained GPT row
     of each sweep comparison; scores over the seeds every point has. The sweep is its own
     experiment (one fine-tuning budget, one scratch row), apart from the main table."""
+    budgets = {json.dumps(sweep.get("train_examples"), sort_keys=True) for sweep in sweeps}
+    if len(budgets) > 1:
+        raise SystemExit(f"the sweep's comparisons trained on other examples ({', '.join(sorted(budgets))}); "
+                         "a sweep varies the pretraining alone")
     scratch_rows = [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt-scratch"]
     if not scratch_rows or any(row["scores"] != scratch_rows[0]["scores"] for row in scratch_rows):
         raise SystemExit("the sweep's comparisons need one GPT-from-scratch row, the same in every file that has one")
@@ -107,6 +111,9 @@ def combine(new: dict, old: dict) -> dict:
     """NEW's rows, and OLD's rows of the systems NEW has not run, ordered as the table orders them."""
     if new["tasks"] != old["tasks"] or new["metrics"] != old["metrics"]:
         raise SystemExit(f"--combine: the two comparisons cover other tasks ({new['tasks']} against {old['tasks']})")
+    if new.get("train_examples") != old.get("train_examples"):
+        raise SystemExit(f"--combine: the two comparisons trained on other examples ({new.get('train_examples')} "
+                         f"against {old.get('train_examples')}); a table compares its rows on one budget")
     ran = {s["name"] for s in new["systems"]}
     systems = new["systems"] + [s for s in old["systems"] if s["name"] not in ran]
     order = list(SYSTEMS)

@@ -70,7 +70,9 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     assert pretraining["tokens_seen"] == 4 * 4 * 64  # the fixture's run: 4 steps of 4 x 64 tokens
     assert rows["GPT, pretrained, aux LM"][1] == f"1k tokens, {pretraining['elapsed_seconds']:.0f} s"
     assert rows["LSTM w/ attention, aux LM, no pretraining"][1] == "none"
-    systems = {s["label"]: s for s in json.loads((output / "comparison.json").read_text())["systems"]}
+    values = json.loads((output / "comparison.json").read_text())
+    assert values["train_examples"] == {"sst2": "first 48"}  # finetune_run's --max_train_samples, in file order
+    systems = {s["label"]: s for s in values["systems"]}
     assert systems["GPT, pretrained, aux LM"]["pretraining_tokens"] == 1024
     assert systems["LSTM w/ attention, aux LM, no pretraining"]["pretraining_tokens"] == 0
     image = matplotlib.image.imread(output / "comparison.png")
@@ -183,6 +185,34 @@ def test_the_sweep_is_its_own_experiment_with_one_scratch_row():
     scratch["scores"][tasks[0]][0] += 1.0
     with pytest.raises(SystemExit, match="one GPT-from-scratch row"):
         script["sweep_points"]([*sweeps, other])
+
+
+def test_a_table_never_puts_runs_that_saw_other_training_examples_side_by_side(pretrained_run, tmp_path, capsys):
+    """The first 48 SST-2 sentences beside a random draw of 48 are two experiments, not two rows
+    of one: collecting them is refused with both folders named, and so is combining two
+    comparisons, or sweeping over comparisons, of different budgets."""
+    import runpy
+
+    first = finetune_run(pretrained_run, tmp_path / "runs" / "first", "--init", str(pretrained_run))
+    drawn = finetune_run(pretrained_run, tmp_path / "runs" / "drawn", "--init", "scratch", "--preset", "tiny",
+                         "--tokenizer", str(pretrained_run / "tokenizer"), "--train_subset", "random")
+    assert main(["compare", "--runs", str(tmp_path / "runs"), "--output_dir", str(tmp_path / "table")]) == 2
+    error = capsys.readouterr().err
+    assert "first 48" in error and "random 48" in error and str(first) in error and str(drawn) in error
+    assert not (tmp_path / "table" / "comparison.json").exists()
+    assert main(["compare", "--runs", str(drawn), "--output_dir", str(tmp_path / "table")]) == 0
+    drawn_values = json.loads((tmp_path / "table" / "comparison.json").read_text())
+    assert drawn_values["train_examples"] == {"sst2": "random 48"}
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    committed = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    assert set(committed["train_examples"].values()) == {"first 1000"}  # the tables up to 2026-12-05
+    redrawn = {**committed, "train_examples": {t: "random 1000" for t in committed["tasks"]}}
+    with pytest.raises(SystemExit, match="other examples"):
+        script["combine"](redrawn, committed)
+    sweeps = [json.loads(p.read_text()) for p in sorted((ROOT / "docs" / "results" / "sweep").glob("*.json"))]
+    with pytest.raises(SystemExit, match="other examples"):
+        script["sweep_points"]([*sweeps, {**sweeps[0], "train_examples": redrawn["train_examples"]}])
 
 
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
