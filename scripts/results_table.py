@@ -3,10 +3,11 @@
 
 The comparison's numbers live in one place, docs/results/comparison.json (and, for the sweep,
 docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of different
-lengths, beside one row from scratch, all on one fine-tuning budget); the tables in the docs are rendered from them (each between two
-marker lines) and never typed by hand:
+lengths, beside one row from scratch, all on one fine-tuning budget; for the draw, one
+pretraining run fine-tuned on two budgets, DRAW_FILES); the tables in the docs are rendered from
+them (each between two marker lines) and never typed by hand:
 
-    python scripts/results_table.py                # rewrite the tables and the two charts
+    python scripts/results_table.py                # rewrite the tables and the three charts
     python scripts/results_table.py --check        # exit 1 if the docs' tables are not the JSON's
 
 When a comparison reruns only some rows (the pretrained ones, after a longer pretraining run),
@@ -32,6 +33,11 @@ TABLE = ("<!-- comparison table: rendered from docs/results/comparison.json by s
          "<!-- end of comparison table -->")
 SWEEP = ("<!-- pretraining sweep: rendered from docs/results/sweep/ by "
          "scripts/results_table.py; do not edit -->", "<!-- end of pretraining sweep -->")
+DRAW = ("<!-- the draw: rendered from the --draw comparisons by scripts/results_table.py; do not edit -->",
+        "<!-- end of the draw -->")
+# The same pretraining run fine-tuned on two budgets of 1,000 examples: the first ones in file order
+# (the tables up to 2026-12-05) and a fixed random draw
+DRAW_FILES = (ROOT / "docs" / "results" / "sweep" / "mini2k.json", ROOT / "docs" / "results" / "draw" / "mini2k_random.json")
 
 
 def split_at(text: str, markers: tuple[str, str], document: Path) -> tuple[str, str, str]:
@@ -107,6 +113,81 @@ def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Pat
     plt.close(figure)
 
 
+# ---- the draw: one pretraining run, two sets of training examples --------------------------------------
+
+
+def draw_rows(comparisons: list[dict]) -> tuple[list[dict], list[str]]:
+    """For each comparison (one budget each), its rows of the systems every comparison has, and
+    the gain of the pretrained GPT over GPT from scratch on the seeds both rows have."""
+    tasks = comparisons[0]["tasks"]
+    if any(c["tasks"] != tasks for c in comparisons):
+        raise SystemExit("--draw: the comparisons cover other tasks")
+    budgets = [set(c.get("train_examples", {}).values()) for c in comparisons]
+    if any(len(b) != 1 for b in budgets) or len(set.union(*budgets)) != len(comparisons):
+        raise SystemExit("--draw: each comparison needs one budget for every task, and each a budget of its own")
+    shared = [name for name in SYSTEMS if all(any(s["name"] == name for s in c["systems"]) for c in comparisons)]
+    rows = []
+    for comparison in comparisons:
+        budget = next(iter(comparison["train_examples"].values()))
+        systems = {s["name"]: s for s in comparison["systems"]}
+        for name in shared:
+            rows.append({"label": systems[name]["label"], "budget": budget, "seeds": systems[name]["seeds"],
+                         "scores": systems[name]["scores"]})
+        if "gpt" in systems and "gpt-scratch" in systems:
+            seeds = sorted(set(systems["gpt"]["seeds"]) & set(systems["gpt-scratch"]["seeds"]))
+            gain = {t: [systems["gpt"]["scores"][t][systems["gpt"]["seeds"].index(seed)]
+                        - systems["gpt-scratch"]["scores"][t][systems["gpt-scratch"]["seeds"].index(seed)] for seed in seeds]
+                    for t in tasks}
+            rows.append({"label": "**gain from pretraining** (aux LM row - from scratch)", "budget": budget,
+                         "seeds": seeds, "scores": gain, "signed": True})
+    return rows, tasks
+
+
+def draw_table(rows: list[dict], tasks: list[str]) -> str:
+    header = ["row", "training examples", "seeds", "Avg", *(TASKS[t].title for t in tasks)]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * (len(header) - 3)]
+    for row in rows:
+        sign = "+" if row.get("signed") else ""
+        per_seed_average = [statistics.fmean(seed_scores) for seed_scores in zip(*(row["scores"][t] for t in tasks))]
+        cells = [_mean_and_spread(row["scores"][t], sign) for t in tasks]
+        lines.append("| " + " | ".join([row["label"], row["budget"], ", ".join(map(str, row["seeds"])),
+                                         _mean_and_spread(per_seed_average, sign), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def _mean_and_spread(values: list[float], sign: str = "") -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:{sign}.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+
+
+def plot_draw(rows: list[dict], tasks: list[str], path: Path) -> None:
+    """The gain from pretraining per task (and on the average) for each budget, every seed a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gains = [row for row in rows if row.get("signed")]
+    groups = [TASKS[t].title for t in tasks] + ["Avg"]
+    width = 0.8 / max(len(gains), 1)
+    figure, axes = plt.subplots(figsize=(9, 4.5))
+    for index, row in enumerate(gains):
+        per_seed = [row["scores"][t] for t in tasks] + [[statistics.fmean(s) for s in zip(*(row["scores"][t] for t in tasks))]]
+        positions = [g + (index - (len(gains) - 1) / 2) * width for g in range(len(groups))]
+        axes.bar(positions, [statistics.fmean(v) for v in per_seed], width, label=row["budget"], alpha=0.8)
+        for position, values in zip(positions, per_seed):
+            axes.plot([position] * len(values), values, "k.", markersize=4)
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(groups)), groups, rotation=20)
+    axes.set(ylabel="pretrained minus from scratch (points)",
+             title="What pretraining buys, by which 1,000 training examples (dots: seeds)")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(title="training examples")
+    figure.tight_layout()
+    write_file_atomically(path, lambda staging: figure.savefig(staging, format="png", dpi=110))
+    plt.close(figure)
+
+
 def combine(new: dict, old: dict) -> dict:
     """NEW's rows, and OLD's rows of the systems NEW has not run, ordered as the table orders them."""
     if new["tasks"] != old["tasks"] or new["metrics"] != old["metrics"]:
@@ -126,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comparison", type=Path, default=ROOT / "docs" / "results" / "comparison.json")
     parser.add_argument("--sweep", type=Path, default=ROOT / "docs" / "results" / "sweep",
                         help="folder of the sweep's comparison JSON files")
+    parser.add_argument("--draw", nargs="+", type=Path, default=list(DRAW_FILES), metavar="JSON",
+                        help="comparisons of one pretraining run on different budgets (the draw's table and chart)")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
@@ -137,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     main_values = json.loads(args.comparison.read_text())
     sweep = sweep_points([json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
     rows, tasks = rows_from_json(main_values)
-    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep)}
+    draw = draw_rows([json.loads(p.read_text()) for p in args.draw])
+    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw)}
     text = args.document.read_text()
     if args.check:
         stale = [markers[0] for markers, table in tables.items() if split_at(text, markers, args.document)[1] != table]
@@ -151,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     write_file_atomically(args.document, lambda p: p.write_text(text))
     plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
     plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
-    print(f"written: {args.document} (two tables), {args.comparison.with_suffix('.png')}, "
-          f"{args.comparison.parent / 'pretraining_sweep.png'}")
+    plot_draw(*draw, args.comparison.parent / "draw.png")
+    print(f"written: {args.document} (three tables), {args.comparison.with_suffix('.png')}, "
+          f"{args.comparison.parent / 'pretraining_sweep.png'}, {args.comparison.parent / 'draw.png'}")
     return 0
 
 

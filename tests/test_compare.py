@@ -215,6 +215,33 @@ def test_a_table_never_puts_runs_that_saw_other_training_examples_side_by_side(p
         script["sweep_points"]([*sweeps, {**sweeps[0], "train_examples": redrawn["train_examples"]}])
 
 
+def test_the_draw_table_sets_one_pretraining_run_on_two_budgets_side_by_side():
+    """The draw's table: each budget's rows, and the pretrained GPT's gain over GPT from scratch
+    seed by seed; two comparisons of the same budget are refused."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    first = json.loads((ROOT / "docs" / "results" / "sweep" / "mini2k.json").read_text())
+    other = copy.deepcopy(first)
+    other["train_examples"] = {t: "random 1000" for t in first["tasks"]}
+    gpt = next(s for s in other["systems"] if s["name"] == "gpt")
+    gpt["scores"] = {t: [v + 1.0 for v in values] for t, values in gpt["scores"].items()}
+    rows, tasks = script["draw_rows"]([first, other])
+    gains = [row for row in rows if row.get("signed")]
+    assert [row["budget"] for row in gains] == ["first 1000", "random 1000"]
+    systems = {s["name"]: s for s in first["systems"]}
+    for task in tasks:
+        expected = [a - b for a, b in zip(systems["gpt"]["scores"][task], systems["gpt-scratch"]["scores"][task])]
+        assert gains[0]["scores"][task] == pytest.approx(expected)
+        assert gains[1]["scores"][task] == pytest.approx([v + 1.0 for v in expected])
+    table = script["draw_table"](rows, tasks)
+    average_gain = statistics.fmean(statistics.fmean(gains[0]["scores"][t]) for t in tasks)
+    assert f"| first 1000 | 1, 2, 3 | {average_gain:+.1f} ± " in table
+    assert f"| random 1000 | 1, 2, 3 | {average_gain + 1.0:+.1f} ± " in table
+    with pytest.raises(SystemExit, match="a budget of its own"):
+        script["draw_rows"]([first, first])
+
+
 def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     assert main(["compare", "--runs", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
