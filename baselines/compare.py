@@ -299,7 +299,6 @@ class Row:
 
 def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
     """Rows in the order of SYSTEMS (then any others), and the tasks in Table 5's column order."""
-    budgets_of(cells)  # refuses a table whose rows saw different training examples
     order = [s.label for s in SYSTEMS.values()]
     labels = sorted({c.system for c in cells}, key=lambda label: (order.index(label) if label in order else len(order), label))
     tasks = [t for t in TABLE_TASKS if any(c.task == t for c in cells)]
@@ -351,7 +350,7 @@ def _seed_count(row: Row) -> int:
     return min((len(v) for v in row.scores.values()), default=0)
 
 
-def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell]) -> dict[str, Any]:
+def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budgets: dict[str, str]) -> dict[str, Any]:
     """comparison.json: every seed's score of every (system, task), with means and spreads."""
     systems = []
     for row in rows:
@@ -368,7 +367,6 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell]) -> dic
             "learning_rate": row.learning_rates, "train_seconds_per_seed": _json_number(row.seconds),
             "pretraining_tokens": row.pretraining_tokens, "pretraining_seconds": _json_number(row.pretraining_seconds),
         })
-    budgets = budgets_of(cells)
     return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks},
             "train_examples": {t: budgets[t] for t in tasks}, "systems": systems}
 
@@ -391,7 +389,8 @@ def _json_number(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 4)
 
 
-def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -> None:
+def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str,
+                    ylabel: str = "dev score x 100 (mean over seeds)") -> None:
     """Grouped bars: for each task (and the average) one bar per system, the mean over seeds,
     with its standard deviation and every seed's score as a dot."""
     import matplotlib
@@ -413,7 +412,7 @@ def plot_comparison(rows: list[Row], tasks: list[str], path: Path, title: str) -
             if len(values) > 1:
                 axes.scatter([position] * len(values), values, s=6, color="black", zorder=3)
     axes.set_xticks(range(len(groups)), [g.replace(" (", "\n(") for g in groups], fontsize=8)
-    axes.set(ylabel="dev score x 100 (mean over seeds)", title=title)
+    axes.set(ylabel=ylabel, title=title)
     axes.axhline(0, color="black", linewidth=0.5)
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="y", alpha=0.3)
@@ -428,11 +427,12 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
         raise GenptError("no finished runs to compare")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    budgets = budgets_of(cells)  # refuses a table whose rows saw different training examples
     rows, tasks = rows_of(cells)
     table = markdown_table(rows, tasks)
     text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend() + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))
-    values = comparison_json(rows, tasks, cells)
+    values = comparison_json(rows, tasks, cells, budgets)
     if note:
         values["setup"] = note
     write_file_atomically(output_dir / "comparison.json", lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))

@@ -18,14 +18,16 @@ that NEW lacks, in the table's row order; both must cover the same tasks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
 
 from genpt.atomic import write_file_atomically
 from genpt.baselines.config import SYSTEMS
-from genpt.baselines.compare import markdown_table, plot_comparison, pretraining_label, rows_from_json
+from genpt.baselines.compare import Row, markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +120,8 @@ def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Pat
 
 def draw_rows(comparisons: list[dict]) -> tuple[list[dict], list[str]]:
     """For each comparison (one budget each), its rows of the systems every comparison has, and
-    the gain of the pretrained GPT over GPT from scratch on the seeds both rows have."""
+    the gain of the pretrained GPT over GPT from scratch on the seeds both rows have; each as
+    {"row": Row, "budget", "seeds", "signed"}."""
     tasks = comparisons[0]["tasks"]
     if any(c["tasks"] != tasks for c in comparisons):
         raise SystemExit("--draw: the comparisons cover other tasks")
@@ -127,65 +130,40 @@ def draw_rows(comparisons: list[dict]) -> tuple[list[dict], list[str]]:
         raise SystemExit("--draw: each comparison needs one budget for every task, and each a budget of its own")
     shared = [name for name in SYSTEMS if all(any(s["name"] == name for s in c["systems"]) for c in comparisons)]
     rows = []
-    for comparison in comparisons:
-        budget = next(iter(comparison["train_examples"].values()))
-        systems = {s["name"]: s for s in comparison["systems"]}
-        for name in shared:
-            rows.append({"label": systems[name]["label"], "budget": budget, "seeds": systems[name]["seeds"],
-                         "scores": systems[name]["scores"]})
-        if "gpt" in systems and "gpt-scratch" in systems:
-            seeds = sorted(set(systems["gpt"]["seeds"]) & set(systems["gpt-scratch"]["seeds"]))
-            gain = {t: [systems["gpt"]["scores"][t][systems["gpt"]["seeds"].index(seed)]
-                        - systems["gpt-scratch"]["scores"][t][systems["gpt-scratch"]["seeds"].index(seed)] for seed in seeds]
+    for comparison, (budget,) in zip(comparisons, budgets):
+        system_rows = dict(zip((s["name"] for s in comparison["systems"]), rows_from_json(comparison)[0]))
+        seeds = {s["name"]: s["seeds"] for s in comparison["systems"]}
+        rows += [{"row": system_rows[name], "budget": budget, "seeds": seeds[name], "signed": False} for name in shared]
+        if "gpt" in system_rows and "gpt-scratch" in system_rows:
+            common = sorted(set(seeds["gpt"]) & set(seeds["gpt-scratch"]))
+            gain = {t: [system_rows["gpt"].scores[t][seeds["gpt"].index(seed)]
+                        - system_rows["gpt-scratch"].scores[t][seeds["gpt-scratch"].index(seed)] for seed in common]
                     for t in tasks}
-            rows.append({"label": "**gain from pretraining** (aux LM row - from scratch)", "budget": budget,
-                         "seeds": seeds, "scores": gain, "signed": True})
+            rows.append({"row": Row("**gain from pretraining** (aux LM row - from scratch)", gain, 0, math.nan),
+                         "budget": budget, "seeds": common, "signed": True})
     return rows, tasks
 
 
 def draw_table(rows: list[dict], tasks: list[str]) -> str:
     header = ["row", "training examples", "seeds", "Avg", *(TASKS[t].title for t in tasks)]
     lines = ["| " + " | ".join(header) + " |", "|---|---|---|" + "---:|" * (len(header) - 3)]
-    for row in rows:
-        sign = "+" if row.get("signed") else ""
-        per_seed_average = [statistics.fmean(seed_scores) for seed_scores in zip(*(row["scores"][t] for t in tasks))]
-        cells = [_mean_and_spread(row["scores"][t], sign) for t in tasks]
-        lines.append("| " + " | ".join([row["label"], row["budget"], ", ".join(map(str, row["seeds"])),
-                                         _mean_and_spread(per_seed_average, sign), *cells]) + " |")
+    for entry in rows:
+        row, sign, seeds = entry["row"], "+" if entry["signed"] else "", len(entry["seeds"])
+        cells = [_mean_and_spread(row.average(tasks), row.average_std(tasks), seeds, sign),
+                 *(_mean_and_spread(row.mean(t), row.std(t), seeds, sign) for t in tasks)]
+        lines.append("| " + " | ".join([row.label, entry["budget"], ", ".join(map(str, entry["seeds"])), *cells]) + " |")
     return "\n".join(lines)
 
 
-def _mean_and_spread(values: list[float], sign: str = "") -> str:
-    mean = statistics.fmean(values)
-    return f"{mean:{sign}.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+def _mean_and_spread(mean: float, spread: float, seeds: int, sign: str) -> str:
+    return f"{mean:{sign}.1f}" + (f" ± {spread:.1f}" if seeds > 1 else "")
 
 
 def plot_draw(rows: list[dict], tasks: list[str], path: Path) -> None:
     """The gain from pretraining per task (and on the average) for each budget, every seed a dot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    gains = [row for row in rows if row.get("signed")]
-    groups = [TASKS[t].title for t in tasks] + ["Avg"]
-    width = 0.8 / max(len(gains), 1)
-    figure, axes = plt.subplots(figsize=(9, 4.5))
-    for index, row in enumerate(gains):
-        per_seed = [row["scores"][t] for t in tasks] + [[statistics.fmean(s) for s in zip(*(row["scores"][t] for t in tasks))]]
-        positions = [g + (index - (len(gains) - 1) / 2) * width for g in range(len(groups))]
-        axes.bar(positions, [statistics.fmean(v) for v in per_seed], width, label=row["budget"], alpha=0.8)
-        for position, values in zip(positions, per_seed):
-            axes.plot([position] * len(values), values, "k.", markersize=4)
-    axes.axhline(0, color="black", linewidth=0.8)
-    axes.set_xticks(range(len(groups)), groups, rotation=20)
-    axes.set(ylabel="pretrained minus from scratch (points)",
-             title="What pretraining buys, by which 1,000 training examples (dots: seeds)")
-    axes.grid(axis="y", alpha=0.3)
-    axes.legend(title="training examples")
-    figure.tight_layout()
-    write_file_atomically(path, lambda staging: figure.savefig(staging, format="png", dpi=110))
-    plt.close(figure)
+    gains = [dataclasses.replace(entry["row"], label=entry["budget"]) for entry in rows if entry["signed"]]
+    plot_comparison(gains, tasks, path, "What pretraining buys, by which 1,000 training examples (dots: seeds)",
+                    ylabel="pretrained minus from scratch (points)")
 
 
 def combine(new: dict, old: dict) -> dict:

@@ -232,10 +232,10 @@ def test_the_draw_table_sets_one_pretraining_run_on_two_budgets_side_by_side():
     systems = {s["name"]: s for s in first["systems"]}
     for task in tasks:
         expected = [a - b for a, b in zip(systems["gpt"]["scores"][task], systems["gpt-scratch"]["scores"][task])]
-        assert gains[0]["scores"][task] == pytest.approx(expected)
-        assert gains[1]["scores"][task] == pytest.approx([v + 1.0 for v in expected])
+        assert gains[0]["row"].scores[task] == pytest.approx(expected)
+        assert gains[1]["row"].scores[task] == pytest.approx([v + 1.0 for v in expected])
     table = script["draw_table"](rows, tasks)
-    average_gain = statistics.fmean(statistics.fmean(gains[0]["scores"][t]) for t in tasks)
+    average_gain = statistics.fmean(statistics.fmean(gains[0]["row"].scores[t]) for t in tasks)
     assert f"| first 1000 | 1, 2, 3 | {average_gain:+.1f} ± " in table
     assert f"| random 1000 | 1, 2, 3 | {average_gain + 1.0:+.1f} ± " in table
     with pytest.raises(SystemExit, match="a budget of its own"):
