@@ -65,7 +65,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
 class CompareConfig:
     init: str  # the genpt pretraining run the pretrained rows start from (its tokenizer is used by every row)
     tasks: list[str]  # the tasks to run every system on (comma-separated, or several values)
-    budget: int | None = None  # training examples per task, the same for every system (default: the whole training set)
+    budget: int | None = None  # training examples per task, the same for every system (default, or none: the whole training set)
     budget_draw: Literal["first", "random"] = "random"  # which examples a budget (or a task's max_train_samples) takes: a fixed random draw, the same for every row and seed, or the first ones in file order (GLUE files are ordered by source: the first 1,000 of STS-B are all video captions)
     glue_dir: str | None = None  # glue_data folder for the GLUE tasks
     story_cloze_dir: str | None = None  # the folder of the Story Cloze val CSV

@@ -243,11 +243,17 @@ def _add_option(parser, name: str, flag_name: str, kind: Any, default: Any, requ
         parser.add_argument(flag, nargs="+", required=required, metavar=flag_name.upper(), **common)
     else:
         metavar = {int: "N", float: "X"}.get(base, flag_name.upper())
-        parser.add_argument(flag, type=_parser_type(base, flag), required=required, metavar=metavar, **common)
+        parser.add_argument(flag, type=_parser_type(kind, flag), required=required, metavar=metavar, **common)
 
 
-def _parser_type(base: Any, flag: str):
+def _parser_type(kind: Any, flag: str):
+    base, optional = _optional(kind)
+
     def parse(text: str) -> Any:
+        # "none" unsets an option that may be null, as YAML's null does: `--budget none` over a
+        # config that sets a budget means the whole training set
+        if optional and text.strip().lower() in ("none", "null"):
+            return None
         return convert(text, base, flag)
 
     parse.__name__ = getattr(base, "__name__", "value")  # argparse's "invalid <name> value" message

@@ -253,3 +253,23 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
                      str(default_glue_dir()), *extra, "--output_dir", str(tmp_path / "o")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "comparison.md").exists()
+
+
+def test_none_on_the_command_line_unsets_a_budget_the_config_sets():
+    """`--config recipes/compare_laptop.yaml --budget none` is the laptop recipe on whole training
+    sets; an option that cannot be null still refuses "none", naming the option."""
+    import argparse
+
+    from genpt.baselines.config import CompareConfig
+    from genpt.errors import GenptError
+    from genpt.options import add_config_option, add_options, config_from_cli
+
+    parser = argparse.ArgumentParser()
+    add_config_option(parser)
+    add_options(parser, CompareConfig)
+    recipe = str(ROOT / "recipes" / "compare_laptop.yaml")
+    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe])).budget == 1000
+    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--budget", "none"])).budget is None
+    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--budget", "200"])).budget == 200
+    with pytest.raises(GenptError, match="--num_train_epochs: expected an integer, got 'none'"):
+        parser.parse_args(["--num_train_epochs", "none"])
