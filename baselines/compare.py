@@ -59,6 +59,7 @@ class Cell:
     pretraining_tokens: int = 0  # tokens the initial weights were pretrained on (0: from scratch)
     pretraining_seconds: float = 0.0  # the pretraining run's wall time
     budget: str = "all"  # the training examples it saw: "all", "first N" or "random N" (budget_of)
+    kept_epoch: str = "best"  # the epoch its score is of: "last", or "best" (on dev for runs before 2026-12-06)
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def read_cell(folder: Path) -> Cell:
                 seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
                 folder=folder, learning_rate=finetune_options_.get("learning_rate"),
-                pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_))
+                pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_),
+                kept_epoch=results.get("kept_epoch", "best"))  # runs before 2026-12-06 kept their best epoch
 
 
 def budget_of(finetune_options: dict[str, Any]) -> str:
@@ -323,13 +325,23 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
 def budgets_of(cells: list[Cell]) -> dict[str, str]:
     """Each task's training budget, which every cell of the task must share: a table compares
     systems on the same data, and a first-1,000 cell beside a random-1,000 one would not."""
+    return _one_per_task(cells, "budget", "trained on {} examples", "one training budget per task")
+
+
+def kept_epochs_of(cells: list[Cell]) -> dict[str, str]:
+    """Each task's kept epoch ("last" or "best"), which every cell of the task must share: a
+    best-of-three-epochs score beside a last-epoch one would favour its row."""
+    return _one_per_task(cells, "kept_epoch", "kept its {} epoch", "one rule for the epoch a run keeps")
+
+
+def _one_per_task(cells: list[Cell], field: str, says: str, needs: str) -> dict[str, str]:
     first: dict[str, Cell] = {}
     for cell in cells:
         seen = first.setdefault(cell.task, cell)
-        if cell.budget != seen.budget:
-            raise GenptError(f"{cell.task}: {seen.folder} trained on {seen.budget} examples and {cell.folder} on "
-                             f"{cell.budget}; a comparison needs one training budget per task")
-    return {task: cell.budget for task, cell in first.items()}
+        if getattr(cell, field) != getattr(seen, field):
+            raise GenptError(f"{cell.task}: {seen.folder} {says.format(getattr(seen, field))} and {cell.folder} "
+                             f"{says.format(getattr(cell, field))}; a comparison needs {needs}")
+    return {task: getattr(cell, field) for task, cell in first.items()}
 
 
 # ---- the table, the chart, the JSON --------------------------------------------------------------------
@@ -350,7 +362,8 @@ def _seed_count(row: Row) -> int:
     return min((len(v) for v in row.scores.values()), default=0)
 
 
-def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budgets: dict[str, str]) -> dict[str, Any]:
+def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budgets: dict[str, str],
+                    kept_epochs: dict[str, str]) -> dict[str, Any]:
     """comparison.json: every seed's score of every (system, task), with means and spreads."""
     systems = []
     for row in rows:
@@ -368,7 +381,8 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budget
             "pretraining_tokens": row.pretraining_tokens, "pretraining_seconds": _json_number(row.pretraining_seconds),
         })
     return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks},
-            "train_examples": {t: budgets[t] for t in tasks}, "systems": systems}
+            "train_examples": {t: budgets[t] for t in tasks}, "kept_epoch": {t: kept_epochs[t] for t in tasks},
+            "systems": systems}
 
 
 def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:
@@ -428,11 +442,12 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     budgets = budgets_of(cells)  # refuses a table whose rows saw different training examples
+    kept_epochs = kept_epochs_of(cells)  # or kept their epochs by different rules
     rows, tasks = rows_of(cells)
     table = markdown_table(rows, tasks)
-    text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend() + "\n"
+    text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend(kept_epochs) + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))
-    values = comparison_json(rows, tasks, cells, budgets)
+    values = comparison_json(rows, tasks, cells, budgets, kept_epochs)
     if note:
         values["setup"] = note
     write_file_atomically(output_dir / "comparison.json", lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
@@ -440,8 +455,12 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     return table
 
 
-def _legend() -> str:
-    return ("Scores are each task's main dev metric x 100 (mc: Matthews correlation, pc: Pearson correlation), "
+def _legend(kept_epochs: dict[str, str]) -> str:
+    best = [TASKS[t].title for t, kept in kept_epochs.items() if kept == "best"]
+    epoch = (f"the best epoch's on dev for {', '.join(best)} (runs made before 2026-12-06, which chose their epoch on dev), "
+             "the last epoch's otherwise" if best else "each run's last epoch")
+    return (f"Scores are each task's main dev metric x 100 of {epoch} "
+            "(mc: Matthews correlation, pc: Pearson correlation), "
             "as in the paper's Table 5: the mean over seeds, ± the sample standard deviation when there are several. "
             "Avg is over the columns shown. params: the largest fine-tuned model of the row (heads differ by task); "
             "pretraining: the tokens and wall time of the pretraining run the row starts from; "

@@ -106,7 +106,7 @@ def finetune_step(init: str) -> Callable[[DemoRun], str]:
         )
         summary = finetune(config, run_dir, overwrite=True)
         run.results[f"finetune-{init}"] = {"path": run_dir, "summary": summary}
-        return (f"dev accuracy {summary['eval_results']['accuracy']:.3f} (best epoch {summary['eval_results']['epoch']}), "
+        return (f"dev accuracy {summary['eval_results']['accuracy']:.3f} (epoch {summary['eval_results']['epoch']}, the {summary['eval_results']['kept_epoch']}), "
                 f"{summary['examples_per_s']:.0f} examples/s -> {run_dir / 'training_curve.png'}")
 
     return run_step

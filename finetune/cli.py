@@ -20,7 +20,7 @@ Tasks: cola sst2 mrpc stsb qqp mnli qnli rte wnli (GLUE), story_cloze, race race
 scitail, custom.
 --config FILE.yaml reads any of the options below (a run folder's config.yaml too); flags override it.
 Ctrl-C checkpoints and stops (exit 130); --resume auto continues exactly where it stopped.
-The run folder holds config.yaml, tokenizer/, model.safetensors (best epoch), eval_results.json,
+The run folder holds config.yaml, tokenizer/, model.safetensors (the last epoch; the best on a held-out split), eval_results.json,
 predictions_dev.tsv, metrics.jsonl, training_curve.png and, with --predict test, the GLUE
 submission file (e.g. SST-2.tsv). Re-evaluate it with `genpt eval --run DIR --task NAME`."""
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report(config: FinetuneConfig, summary: dict) -> None:
     results = summary["eval_results"]
     shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float))
-    print(f"{summary['task']}: {shown} (best epoch {results['epoch']}, {results['eval_samples']} dev examples); "
+    print(f"{summary['task']}: {shown} (epoch {results['epoch']}, the {results['kept_epoch']}; {results['eval_samples']} examples of {results['evaluated_on']}); "
           f"{summary['examples_per_s']:.1f} examples/s; run folder {summary['output_dir']}")
     if summary["test_predictions"]:
         print(f"test predictions: {', '.join(summary['test_predictions'])}")

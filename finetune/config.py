@@ -40,6 +40,7 @@ class FinetuneConfig(TrainingArguments):
     train_subset: Literal["first", "random"] = "first"  # which --max_train_samples examples: the first N in file order, or a fixed random draw of N (the same for every seed) that samples the whole training set; GLUE files are ordered by source, so the first N of CoLA or STS-B cover few of their sources
     transfer_layers: int | None = None  # keep the pretrained embeddings and first N blocks only; the others start afresh, as at pretraining (Figure 2, left)
     max_eval_samples: int | None = None  # score the first N dev examples only
+    keep_epoch: Literal["best", "last"] | None = None  # which epoch's weights the run keeps and scores: the best by the scored split's main metric, or the last; default: the best on a held-out split (--validation_split_percentage), the last on dev, where keeping the best would report a score chosen on the data it is reported on
     validation_split_percentage: float | None = None  # hold out this % of the training examples (of the --max_train_samples examples; a fixed draw) to select the best epoch and score on, for choosing hyper-parameters without touching dev; dev is then not read
     group_by_length: bool = True  # batch examples of similar length together (less padding)
     save_steps: int | None = None  # also checkpoint every N steps (always at each epoch's end)
@@ -50,5 +51,5 @@ class FinetuneConfig(TrainingArguments):
 TRAJECTORY_KEYS = (
     "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
     "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "train_subset", "group_by_length",
-    "seed", "mixed_precision", "validation_split_percentage", "transfer_layers",
+    "seed", "mixed_precision", "validation_split_percentage", "transfer_layers", "keep_epoch",
 )

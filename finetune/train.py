@@ -6,8 +6,9 @@ run_glue_no_trainer; this stage supplies what is its own:
     batches     length-grouped, dynamically padded; the order a pure function of (seed, epoch)
     loss        task loss + aux_lm_weight * LM loss on the task inputs     (L3 = L2 + lambda L1)
     schedule    linear warm-up (0.2%) then linear decay; AdamW, weight decay on matrices only
-    evaluation  the dev set after every epoch; the best epoch's weights (by the task's main
-                metric) are the run's model.safetensors
+    evaluation  the scored split after every epoch; the run's model.safetensors is the last
+                epoch's weights when that split is dev, the best epoch's (by the task's main
+                metric) when it is held out of the training set (--keep_epoch)
 
 Defaults are the paper's (section 4.1): lr 6.25e-5, batch 32, 3 epochs, lambda 0.5,
 classifier dropout 0.1.
@@ -117,7 +118,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
                "is_main_process": accelerator.is_main_process}
     if stop_reason == "finished":
         unwrapped = accelerator.unwrap_model(model)
-        ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the best epoch
+        ckpt.load_weights(unwrapped, output_dir / ckpt.MODEL_FILE)  # back to the kept epoch
         summary.update(_write_outputs(unwrapped, task, splits, dev_set, collator, resolved, accelerator, output_dir,
                                       tokenizer, state.best, log.records, dev_loader))
         if accelerator.is_main_process:  # finished: the checkpoints have served their purpose
@@ -155,13 +156,14 @@ class FinetuneStage:
                 "examples_seen": state.examples_seen, "train_seconds": round(state.train_seconds, 4)}
 
     def evaluate(self, trainer: engine.Engine) -> None:
-        """Score the dev set; keep the weights if they are the best so far."""
+        """Score the dev (or held-out) set; keep the weights if they are the last, or the best so far."""
         acc, state = self.accelerator, trainer.state
         scores = evaluate(trainer.model, self.task, self.dev_set, None, self.config.eval_batch_size, acc, self.dev_loader)
         epoch = trainer.current_epoch + 1
         trainer.log.write({"step": state.step, "epoch": epoch, **{f"eval_{k}": v for k, v in scores.items()}})
         main = self.task.main_metric
-        if not state.best or _score(scores[main]) > _score(state.best[main]):  # the first evaluation always counts as best
+        # the first evaluation is always kept
+        if kept_epoch(self.config) == "last" or not state.best or _score(scores[main]) > _score(state.best[main]):
             state.best = {**scores, "epoch": epoch, "step": state.step}
             weights = acc.get_state_dict(trainer.model)
             if acc.is_main_process:
@@ -331,11 +333,17 @@ def evaluated_on(config: FinetuneConfig) -> str:
     return "dev"
 
 
+def kept_epoch(config: FinetuneConfig) -> str:
+    """"best" or "last": choosing the best epoch on dev would report a score chosen on the data
+    it is reported on, so on dev the run keeps its last epoch unless told otherwise."""
+    return config.keep_epoch or ("best" if config.validation_split_percentage else "last")
+
+
 def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDataset, collator: Collator,
                    config: FinetuneConfig, accelerator, output_dir: Path, tokenizer, best: dict[str, Any],
                    records: list[dict[str, Any]], dev_loader: Any) -> dict[str, Any]:
     """eval_results.json, predictions_dev.tsv (and MNLI's predictions_dev_mismatched.tsv) and,
-    with --predict test, the GLUE submission files, all from the best epoch's weights."""
+    with --predict test, the GLUE submission files, all from the kept epoch's weights."""
 
     def predictions_of(examples: list[Example]):
         dataset = TaskDataset(examples, encode_examples(examples, task.input_format, tokenizer, config.max_seq_length))
@@ -343,7 +351,8 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
 
     predictions = predict(model, dev_set, collator, config.eval_batch_size, accelerator, loader=dev_loader)[0]
     results = {**score_task(task, predictions, [item.label for item in dev_set.items]),
-               "epoch": best["epoch"], "eval_samples": len(dev_set), "evaluated_on": evaluated_on(config)}
+               "epoch": best["epoch"], "kept_epoch": kept_epoch(config), "eval_samples": len(dev_set),
+               "evaluated_on": evaluated_on(config)}
     results.update(level_accuracies(task, splits.validation, predictions))
     files: dict[str, tuple[list[Example], Any, bool]] = {"predictions_dev.tsv": (splits.validation, predictions, True)}
     for name, examples in splits.extra_validation.items():

@@ -1,7 +1,7 @@
 """A fine-tuned run folder, shared by `genpt finetune` (writes it), `genpt eval` and export.
 
     config.yaml            model:, task:, finetune: (the resolved options)
-    model.safetensors      the best epoch's weights (by the task's main metric)
+    model.safetensors      the kept epoch's weights (the last; on a held-out split the best)
     tokenizer/             the tokenizer the model was trained with
     eval_results.json      the metrics by name
     predictions_dev.tsv    index <TAB> prediction <TAB> label, one row per dev example in file order

@@ -42,6 +42,18 @@ DRAW = ("<!-- the draw: rendered from the --draw comparisons by scripts/results_
 DRAW_FILES = (ROOT / "docs" / "results" / "sweep" / "mini2k.json", ROOT / "docs" / "results" / "draw" / "mini2k_random.json")
 
 
+def kept_epochs(comparison: dict) -> dict[str, str]:
+    """Each task's kept epoch; comparisons made before 2026-12-06 do not say, and kept the best
+    on dev."""
+    return comparison.get("kept_epoch") or {task: "best" for task in comparison["tasks"]}
+
+
+def protocol(comparison: dict) -> str:
+    """What a comparison's cells must share with those of another to be set beside them: the
+    training examples of each task and the epoch each run kept."""
+    return json.dumps({"train_examples": comparison.get("train_examples"), "kept_epoch": kept_epochs(comparison)}, sort_keys=True)
+
+
 def split_at(text: str, markers: tuple[str, str], document: Path) -> tuple[str, str, str]:
     """(before, between, after) a pair of marker lines of `document`'s text."""
     begin, end = markers
@@ -59,9 +71,9 @@ def sweep_points(sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
     """One point per amount of pretraining: GPT from scratch (0 tokens) and the pretrained GPT row
     of each sweep comparison; scores over the seeds every point has. The sweep is its own
     experiment (one fine-tuning budget, one scratch row), apart from the main table."""
-    budgets = {json.dumps(sweep.get("train_examples"), sort_keys=True) for sweep in sweeps}
-    if len(budgets) > 1:
-        raise SystemExit(f"the sweep's comparisons trained on other examples ({', '.join(sorted(budgets))}); "
+    protocols = {protocol(sweep) for sweep in sweeps}
+    if len(protocols) > 1:
+        raise SystemExit(f"the sweep's comparisons trained on other examples or kept other epochs ({', '.join(sorted(protocols))}); "
                          "a sweep varies the pretraining alone")
     scratch_rows = [s for sweep in sweeps for s in sweep["systems"] if s["name"] == "gpt-scratch"]
     if not scratch_rows or any(row["scores"] != scratch_rows[0]["scores"] for row in scratch_rows):
@@ -118,16 +130,18 @@ def plot_sweep(points: list[dict], tasks: list[str], seeds: list[int], path: Pat
 # ---- the draw: one pretraining run, two sets of training examples --------------------------------------
 
 
-def draw_rows(comparisons: list[dict]) -> tuple[list[dict], list[str]]:
+def draw_rows(comparisons: list[dict], option: str = "--draw") -> tuple[list[dict], list[str]]:
     """For each comparison (one budget each), its rows of the systems every comparison has, and
     the gain of the pretrained GPT over GPT from scratch on the seeds both rows have; each as
     {"row": Row, "budget", "seeds", "signed"}."""
     tasks = comparisons[0]["tasks"]
     if any(c["tasks"] != tasks for c in comparisons):
-        raise SystemExit("--draw: the comparisons cover other tasks")
+        raise SystemExit(f"{option}: the comparisons cover other tasks")
     budgets = [set(c.get("train_examples", {}).values()) for c in comparisons]
     if any(len(b) != 1 for b in budgets) or len(set.union(*budgets)) != len(comparisons):
-        raise SystemExit("--draw: each comparison needs one budget for every task, and each a budget of its own")
+        raise SystemExit(f"{option}: each comparison needs one budget for every task, and each a budget of its own")
+    if any(kept_epochs(c) != kept_epochs(comparisons[0]) for c in comparisons):
+        raise SystemExit(f"{option}: the comparisons kept other epochs (the last against the best on dev)")
     shared = [name for name in SYSTEMS if all(any(s["name"] == name for s in c["systems"]) for c in comparisons)]
     rows = []
     for comparison, (budget,) in zip(comparisons, budgets):
@@ -159,11 +173,11 @@ def _mean_and_spread(mean: float, spread: float, seeds: int, sign: str) -> str:
     return f"{mean:{sign}.1f}" + (f" ± {spread:.1f}" if seeds > 1 else "")
 
 
-def plot_draw(rows: list[dict], tasks: list[str], path: Path) -> None:
+def plot_draw(rows: list[dict], tasks: list[str], path: Path,
+              title: str = "What pretraining buys, by which 1,000 training examples (dots: seeds)") -> None:
     """The gain from pretraining per task (and on the average) for each budget, every seed a dot."""
     gains = [dataclasses.replace(entry["row"], label=entry["budget"]) for entry in rows if entry["signed"]]
-    plot_comparison(gains, tasks, path, "What pretraining buys, by which 1,000 training examples (dots: seeds)",
-                    ylabel="pretrained minus from scratch (points)")
+    plot_comparison(gains, tasks, path, title, ylabel="pretrained minus from scratch (points)")
 
 
 def combine(new: dict, old: dict) -> dict:
@@ -173,6 +187,9 @@ def combine(new: dict, old: dict) -> dict:
     if new.get("train_examples") != old.get("train_examples"):
         raise SystemExit(f"--combine: the two comparisons trained on other examples ({new.get('train_examples')} "
                          f"against {old.get('train_examples')}); a table compares its rows on one budget")
+    if kept_epochs(new) != kept_epochs(old):
+        raise SystemExit(f"--combine: the two comparisons kept other epochs ({kept_epochs(new)} against {kept_epochs(old)}); "
+                         "a best-on-dev score beside a last-epoch one would favour its row")
     ran = {s["name"] for s in new["systems"]}
     systems = new["systems"] + [s for s in old["systems"] if s["name"] not in ran]
     order = list(SYSTEMS)
@@ -214,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
     plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
     plot_draw(*draw, args.comparison.parent / "draw.png")
-    print(f"written: {args.document} (three tables), {args.comparison.with_suffix('.png')}, "
-          f"{args.comparison.parent / 'pretraining_sweep.png'}, {args.comparison.parent / 'draw.png'}")
+    charts = [args.comparison.with_suffix(".png"), *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw"))]
+    print(f"written: {args.document} (three tables), {', '.join(map(str, charts))}")
     return 0
 
 

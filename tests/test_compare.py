@@ -215,6 +215,38 @@ def test_a_table_never_puts_runs_that_saw_other_training_examples_side_by_side(p
         script["sweep_points"]([*sweeps, {**sweeps[0], "train_examples": redrawn["train_examples"]}])
 
 
+def test_a_table_never_sets_a_best_epoch_on_dev_beside_a_last_epoch(pretrained_run, tmp_path, capsys):
+    """Runs made before 2026-12-06 kept their best epoch on dev (their eval_results.json has no
+    kept_epoch); today's keep the last. A table of both would favour the old rows: collecting
+    them is refused with both folders named, and so is combining such comparisons."""
+    import runpy
+    import shutil
+
+    new = finetune_run(pretrained_run, tmp_path / "runs" / "new", "--init", str(pretrained_run))
+    results = json.loads((new / "eval_results.json").read_text())
+    assert results["kept_epoch"] == "last"
+    old = tmp_path / "runs" / "old"
+    shutil.copytree(new, old)
+    del results["kept_epoch"]  # as a run made before the field existed wrote it
+    (old / "eval_results.json").write_text(json.dumps(results))
+    assert main(["compare", "--runs", str(tmp_path / "runs"), "--output_dir", str(tmp_path / "table")]) == 2
+    error = capsys.readouterr().err
+    assert "kept its best epoch" in error and "kept its last epoch" in error and str(old) in error and str(new) in error
+    assert not (tmp_path / "table" / "comparison.json").exists()
+    assert main(["compare", "--runs", str(new), "--output_dir", str(tmp_path / "table")]) == 0
+    assert json.loads((tmp_path / "table" / "comparison.json").read_text())["kept_epoch"] == {"sst2": "last"}
+    assert "each run's last epoch" in (tmp_path / "table" / "comparison.md").read_text()
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    committed = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    assert set(committed["kept_epoch"].values()) == {"best"}  # the tables up to 2026-12-06
+    rerun = {**committed, "kept_epoch": {t: "last" for t in committed["tasks"]}}
+    with pytest.raises(SystemExit, match="kept other epochs"):
+        script["combine"](rerun, committed)
+    with pytest.raises(SystemExit, match="kept other epochs"):
+        script["draw_rows"]([rerun, {**committed, "train_examples": {t: "all" for t in committed["tasks"]}}])
+
+
 def test_the_draw_table_sets_one_pretraining_run_on_two_budgets_side_by_side():
     """The draw's table: each budget's rows, and the pretrained GPT's gain over GPT from scratch
     seed by seed; two comparisons of the same budget are refused."""

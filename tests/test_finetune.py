@@ -212,6 +212,10 @@ def test_finetune_writes_its_outputs_and_beats_the_majority_class(sst2_run):
     metrics = [json.loads(line) for line in (sst2_run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics if "eval_accuracy" in m] == [1, 2]
     assert (sst2_run / "training_curve.png").stat().st_size > 0
+    # scored on dev, the run keeps its last epoch: the best on dev would be chosen on dev itself
+    assert results["epoch"] == 2 and results["kept_epoch"] == "last" and results["evaluated_on"] == "dev"
+    last = [m for m in metrics if "eval_accuracy" in m][-1]
+    assert results["accuracy"] == pytest.approx(last["eval_accuracy"], abs=1e-6)
 
 
 def test_eval_reproduces_the_runs_predictions(sst2_run, tmp_path, capsys):
@@ -231,7 +235,7 @@ def test_similarity_and_regression_run_on_sts_b(tmp_path, sst2_run):
                  str(sst2_run / "tokenizer"), "--preset", "tiny", "--max_train_samples", "64", "--max_eval_samples", "50",
                  "--num_train_epochs", "1", "--max_seq_length", "48", "--mixed_precision", "no", "--output_dir", str(run)]) == 0
     results = json.loads((run / "eval_results.json").read_text())
-    assert set(results) == {"pearson", "spearmanr", "epoch", "eval_samples", "evaluated_on"}
+    assert set(results) == {"pearson", "spearmanr", "epoch", "kept_epoch", "eval_samples", "evaluated_on"}
     rows = (run / "predictions_dev.tsv").read_text().splitlines()[1:]
     assert len(rows) == 50 and all(float(r.split("\t")[1]) == float(r.split("\t")[1]) for r in rows)
 
@@ -404,7 +408,9 @@ def test_the_held_out_split_never_overlaps_what_the_run_trains_on(tmp_path, toke
                  "--num_train_epochs", "1", "--mixed_precision", "no", "--seed", "7", "--output_dir", str(run)]) == 0
     scored = [int(line.split("\t")[0]) for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
     assert scored == [e.index for e in held]
-    assert json.loads((run / "eval_results.json").read_text())["evaluated_on"] == "held-out 10% of the training set"
+    results = json.loads((run / "eval_results.json").read_text())
+    assert results["evaluated_on"] == "held-out 10% of the training set"
+    assert results["kept_epoch"] == "best"  # selecting on held-out training data is what the split is for
 
 
 @needs_glue

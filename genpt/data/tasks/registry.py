@@ -44,7 +44,7 @@ class Task:
     input_format: InputFormat
     label_names: tuple[str, ...] | None  # human names, index = class id; None for regression
     file_labels: tuple[str, ...] | None  # how the files and the GLUE server write each class, same order
-    metrics: tuple[str, ...]  # metrics[0] is the main one: it picks the best epoch
+    metrics: tuple[str, ...]  # metrics[0] is the main one: it picks the best epoch on a held-out split
     glue_name: str | None = None  # the GLUE folder and submission file name
     file_format: str | None = None  # the reader of its original files: "glue_tsv" or "story_cloze_csv"
     columns: FileColumns | None = None
