@@ -191,8 +191,6 @@ def test_a_table_never_puts_runs_that_saw_other_training_examples_side_by_side(p
     """The first 48 SST-2 sentences beside a random draw of 48 are two experiments, not two rows
     of one: collecting them is refused with both folders named, and so is combining two
     comparisons, or sweeping over comparisons, of different budgets."""
-    import runpy
-
     first = finetune_run(pretrained_run, tmp_path / "runs" / "first", "--init", str(pretrained_run))
     drawn = finetune_run(pretrained_run, tmp_path / "runs" / "drawn", "--init", "scratch", "--preset", "tiny",
                          "--tokenizer", str(pretrained_run / "tokenizer"), "--train_subset", "random")
@@ -204,22 +202,31 @@ def test_a_table_never_puts_runs_that_saw_other_training_examples_side_by_side(p
     drawn_values = json.loads((tmp_path / "table" / "comparison.json").read_text())
     assert drawn_values["train_examples"] == {"sst2": "random 48"}
 
-    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
     committed = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
     assert set(committed["train_examples"].values()) == {"first 1000"}  # the tables up to 2026-12-05
-    redrawn = {**committed, "train_examples": {t: "random 1000" for t in committed["tasks"]}}
-    with pytest.raises(SystemExit, match="other examples"):
-        script["combine"](redrawn, committed)
+    results_table_refuses_a_mix("train_examples", "random 1000", "other examples")
+
+
+def results_table_refuses_a_mix(field: str, other: str, message: str) -> dict:
+    """results_table.py's --combine and sweep refuse the committed comparison beside a copy
+    whose cells all had `other` as their `field`; returns the script's namespace."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    committed = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    changed = {**committed, field: {t: other for t in committed["tasks"]}}
+    with pytest.raises(SystemExit, match=message):
+        script["combine"](changed, committed)
     sweeps = [json.loads(p.read_text()) for p in sorted((ROOT / "docs" / "results" / "sweep").glob("*.json"))]
-    with pytest.raises(SystemExit, match="other examples"):
-        script["sweep_points"]([*sweeps, {**sweeps[0], "train_examples": redrawn["train_examples"]}])
+    with pytest.raises(SystemExit, match=message):
+        script["sweep_points"]([*sweeps, {**sweeps[0], field: changed[field]}])
+    return script
 
 
 def test_a_table_never_sets_a_best_epoch_on_dev_beside_a_last_epoch(pretrained_run, tmp_path, capsys):
     """Runs made before 2026-12-06 kept their best epoch on dev (their eval_results.json has no
     kept_epoch); today's keep the last. A table of both would favour the old rows: collecting
     them is refused with both folders named, and so is combining such comparisons."""
-    import runpy
     import shutil
 
     new = finetune_run(pretrained_run, tmp_path / "runs" / "new", "--init", str(pretrained_run))
@@ -237,13 +244,11 @@ def test_a_table_never_sets_a_best_epoch_on_dev_beside_a_last_epoch(pretrained_r
     assert json.loads((tmp_path / "table" / "comparison.json").read_text())["kept_epoch"] == {"sst2": "last"}
     assert "each run's last epoch" in (tmp_path / "table" / "comparison.md").read_text()
 
-    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
     committed = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
     assert set(committed["kept_epoch"].values()) == {"best"}  # the tables up to 2026-12-06
+    script = results_table_refuses_a_mix("kept_epoch", "last", "kept other epochs")
     rerun = {**committed, "kept_epoch": {t: "last" for t in committed["tasks"]}}
-    with pytest.raises(SystemExit, match="kept other epochs"):
-        script["combine"](rerun, committed)
-    with pytest.raises(SystemExit, match="kept other epochs"):
+    with pytest.raises(SystemExit, match="kept other epochs"):  # the draw, too, of two budgets
         script["draw_rows"]([rerun, {**committed, "train_examples": {t: "all" for t in committed["tasks"]}}])
 
 
