@@ -4,10 +4,11 @@
 The comparison's numbers live in one place, docs/results/comparison.json (and, for the sweep,
 docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of different
 lengths, beside one row from scratch, all on one fine-tuning budget; for the draw, one
-pretraining run fine-tuned on two budgets, DRAW_FILES); the tables in the docs are rendered from
+pretraining run fine-tuned on two budgets, DRAW_FILES; for the size, one run on a random 1,000
+examples and on whole training sets, SIZE_FILES); the tables in the docs are rendered from
 them (each between two marker lines) and never typed by hand:
 
-    python scripts/results_table.py                # rewrite the tables and the three charts
+    python scripts/results_table.py                # rewrite the tables and the four charts
     python scripts/results_table.py --check        # exit 1 if the docs' tables are not the JSON's
 
 When a comparison reruns only some rows (the pretrained ones, after a longer pretraining run),
@@ -40,6 +41,10 @@ DRAW = ("<!-- the draw: rendered from the --draw comparisons by scripts/results_
 # The same pretraining run fine-tuned on two budgets of 1,000 examples: the first ones in file order
 # (the tables up to 2026-12-05) and a fixed random draw
 DRAW_FILES = (ROOT / "docs" / "results" / "sweep" / "mini2k.json", ROOT / "docs" / "results" / "draw" / "mini2k_random.json")
+SIZE = ("<!-- the training-set size: rendered from the --size comparisons by scripts/results_table.py; do not edit -->",
+        "<!-- end of the training-set size -->")
+# The same pretraining run fine-tuned on a random 1,000 examples and on the whole training set
+SIZE_FILES = (ROOT / "docs" / "results" / "size" / "mini2k_random1000.json", ROOT / "docs" / "results" / "size" / "mini2k_all.json")
 
 
 def kept_epochs(comparison: dict) -> dict[str, str]:
@@ -204,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the sweep's comparison JSON files")
     parser.add_argument("--draw", nargs="+", type=Path, default=list(DRAW_FILES), metavar="JSON",
                         help="comparisons of one pretraining run on different budgets (the draw's table and chart)")
+    parser.add_argument("--size", nargs="+", type=Path, default=list(SIZE_FILES), metavar="JSON",
+                        help="comparisons of one pretraining run on training sets of different sizes (the size's table and chart)")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
@@ -216,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sweep_points([json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
     rows, tasks = rows_from_json(main_values)
     draw = draw_rows([json.loads(p.read_text()) for p in args.draw])
-    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw)}
+    size = draw_rows([json.loads(p.read_text()) for p in args.size], "--size")
+    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
+              SIZE: draw_table(*size)}
     text = args.document.read_text()
     if args.check:
         stale = [markers[0] for markers, table in tables.items() if split_at(text, markers, args.document)[1] != table]
@@ -231,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
     plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
     plot_draw(*draw, args.comparison.parent / "draw.png")
-    charts = [args.comparison.with_suffix(".png"), *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw"))]
-    print(f"written: {args.document} (three tables), {', '.join(map(str, charts))}")
+    plot_draw(*size, args.comparison.parent / "size.png", "What pretraining buys, by training-set size (dots: seeds)")
+    charts = [args.comparison.with_suffix(".png"), *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
+    print(f"written: {args.document} (four tables), {', '.join(map(str, charts))}")
     return 0
 
 
