@@ -457,7 +457,8 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
 
 def _legend(kept_epochs: dict[str, str]) -> str:
     best = [TASKS[t].title for t, kept in kept_epochs.items() if kept == "best"]
-    epoch = (f"the best epoch's on dev for {', '.join(best)} (runs made before 2026-12-06, which chose their epoch on dev), "
+    epoch = (f"the best epoch's on dev for {', '.join(best)} (chosen on dev itself: runs made before 2026-12-06, or with "
+             "--keep_epoch best), "
              "the last epoch's otherwise" if best else "each run's last epoch")
     return (f"Scores are each task's main dev metric x 100 of {epoch} "
             "(mc: Matthews correlation, pc: Pearson correlation), "
