@@ -11,7 +11,6 @@ epoch's dev score, so the bias of that choice can be measured without training a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -19,10 +18,11 @@ from pathlib import Path
 
 from genpt.baselines.compare import read_cell
 from genpt.data.tasks import TASKS
+from genpt.engine import read_jsonl
 
 
 def last_epoch_score(folder: Path, metric: str) -> float:
-    evaluations = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if f'"eval_{metric}"' in line]
+    evaluations = [record for record in read_jsonl(folder / "metrics.jsonl") if f"eval_{metric}" in record]
     if not evaluations:
         raise SystemExit(f"{folder / 'metrics.jsonl'}: no evaluation of {metric}; is the run finished?")
     return max(evaluations, key=lambda e: e["step"])[f"eval_{metric}"]
