@@ -285,7 +285,8 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     assert main(["compare", "--tasks", "sst2", "--output_dir", str(tmp_path / "o")]) == 2
     assert "--init is required" in capsys.readouterr().err
     for extra, message in ((["--tasks", "squad"], "--tasks squad"), (["--seeds", "1,1"], "different seeds"),
-                           (["--task_options", "sst2.lr"], "TASK.OPTION=VALUE")):
+                           (["--task_options", "sst2.lr"], "TASK.OPTION=VALUE"),
+                           (["--task_options", "squad.learning_rate=1e-4"], "squad is not a task genpt compare runs")):
         assert main(["compare", "--tasks", "sst2", "--budget", "8", "--init", str(pretrained_run), "--glue_dir",
                      str(default_glue_dir()), *extra, "--output_dir", str(tmp_path / "o")]) == 2
         assert message in capsys.readouterr().err
@@ -310,3 +311,24 @@ def test_none_on_the_command_line_unsets_a_budget_the_config_sets():
     assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--budget", "200"])).budget == 200
     with pytest.raises(GenptError, match="--num_train_epochs: expected an integer, got 'none'"):
         parser.parse_args(["--num_train_epochs", "none"])
+
+
+def test_a_recipe_keeps_its_task_options_when_a_run_narrows_its_tasks():
+    """recipes/compare.yaml caps SST-2 (sst2.max_train_samples); running one of its other tasks
+    alone (--tasks cola, a cell at a time on two cores) must not refuse that option, and SST-2's
+    cells must still get it."""
+    import argparse
+
+    from genpt.baselines.compare import finetune_options
+    from genpt.baselines.config import SYSTEMS, CompareConfig
+    from genpt.options import add_config_option, add_options, config_from_cli
+
+    parser = argparse.ArgumentParser()
+    add_config_option(parser)
+    add_options(parser, CompareConfig)
+    recipe = str(ROOT / "recipes" / "compare.yaml")
+    for task, expected in (("cola", None), ("sst2", 20000)):
+        config = config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--tasks", task]))
+        options = finetune_options(config, SYSTEMS["gpt"], task, 1, 3e-4)
+        assert options.get("max_train_samples") == expected
+        assert options["train_subset"] == "random"
