@@ -313,8 +313,8 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                 raise GenptError(f"two runs of {label!r} on {cell.task} with seed {cell.seed}: "
                                  f"{seen[cell.task, cell.seed].folder}, {cell.folder}; pass only one")
             seen[cell.task, cell.seed] = cell
-        seeds = sorted({c.seed for c in mine})
-        seconds = sum(c.seconds for c in mine) / len(seeds)
+        seconds = sum(statistics.fmean(c.seconds for c in mine if c.task == t)  # per task, so a task with fewer
+                      for t in {c.task for c in mine})                           # seeds so far counts as one seed
         rows.append(Row(label, {t: [100 * c.score for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},

@@ -332,3 +332,17 @@ def test_a_recipe_keeps_its_task_options_when_a_run_narrows_its_tasks():
         options = finetune_options(config, SYSTEMS["gpt"], task, 1, 3e-4)
         assert options.get("max_train_samples") == expected
         assert options["train_subset"] == "random"
+
+
+def test_train_time_is_one_seed_of_each_task_while_seeds_are_still_arriving(tmp_path):
+    """A row's train time is the sum over its tasks of each task's mean over its seeds: a table
+    tabulated while seed 2 has reached only one task still shows one seed's time, not half."""
+    from genpt.baselines.compare import Cell, rows_of
+
+    def cell(task: str, seed: int, seconds: float) -> Cell:
+        return Cell("GPT, no pretraining", task, seed, 0.5, seconds, 1000, tmp_path / f"{task}-{seed}")
+
+    (row,), _ = rows_of([cell("cola", 1, 60.0), cell("cola", 2, 80.0), cell("sst2", 1, 300.0)])
+    assert row.seconds == pytest.approx(70.0 + 300.0)
+    (row,), _ = rows_of([cell("cola", 1, 60.0), cell("cola", 2, 80.0), cell("sst2", 1, 300.0), cell("sst2", 2, 100.0)])
+    assert row.seconds == pytest.approx((60.0 + 80.0 + 300.0 + 100.0) / 2)
