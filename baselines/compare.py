@@ -313,9 +313,10 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                 raise GenptError(f"two runs of {label!r} on {cell.task} with seed {cell.seed}: "
                                  f"{seen[cell.task, cell.seed].folder}, {cell.folder}; pass only one")
             seen[cell.task, cell.seed] = cell
-        seconds = sum(statistics.fmean(c.seconds for c in mine if c.task == t)  # per task, so a task with fewer
-                      for t in {c.task for c in mine})                           # seeds so far counts as one seed
-        rows.append(Row(label, {t: [100 * c.score for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)},
+        by_task = {t: [c for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)}
+        # one seed's time: each task's mean over its seeds, so a task with fewer seeds so far counts as one
+        seconds = sum(statistics.fmean(c.seconds for c in task_cells) for task_cells in by_task.values())
+        rows.append(Row(label, {t: [100 * c.score for c in task_cells] for t, task_cells in by_task.items()},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
                         max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine)))

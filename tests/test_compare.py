@@ -296,39 +296,39 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
 def test_none_on_the_command_line_unsets_a_budget_the_config_sets():
     """`--config recipes/compare_laptop.yaml --budget none` is the laptop recipe on whole training
     sets; an option that cannot be null still refuses "none", naming the option."""
+    from genpt.errors import GenptError
+
+    recipe = str(ROOT / "recipes" / "compare_laptop.yaml")
+    assert compare_config("--config", recipe).budget == 1000
+    assert compare_config("--config", recipe, "--budget", "none").budget is None
+    assert compare_config("--config", recipe, "--budget", "200").budget == 200
+    with pytest.raises(GenptError, match="--num_train_epochs: expected an integer, got 'none'"):
+        compare_config("--num_train_epochs", "none")
+
+
+def compare_config(*argv: str):
+    """The CompareConfig `genpt compare` builds from these command-line options."""
     import argparse
 
     from genpt.baselines.config import CompareConfig
-    from genpt.errors import GenptError
     from genpt.options import add_config_option, add_options, config_from_cli
 
     parser = argparse.ArgumentParser()
     add_config_option(parser)
     add_options(parser, CompareConfig)
-    recipe = str(ROOT / "recipes" / "compare_laptop.yaml")
-    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe])).budget == 1000
-    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--budget", "none"])).budget is None
-    assert config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--budget", "200"])).budget == 200
-    with pytest.raises(GenptError, match="--num_train_epochs: expected an integer, got 'none'"):
-        parser.parse_args(["--num_train_epochs", "none"])
+    return config_from_cli(CompareConfig, parser.parse_args(list(argv)))
 
 
 def test_a_recipe_keeps_its_task_options_when_a_run_narrows_its_tasks():
     """recipes/compare.yaml caps SST-2 (sst2.max_train_samples); running one of its other tasks
     alone (--tasks cola, a cell at a time on two cores) must not refuse that option, and SST-2's
     cells must still get it."""
-    import argparse
-
     from genpt.baselines.compare import finetune_options
-    from genpt.baselines.config import SYSTEMS, CompareConfig
-    from genpt.options import add_config_option, add_options, config_from_cli
+    from genpt.baselines.config import SYSTEMS
 
-    parser = argparse.ArgumentParser()
-    add_config_option(parser)
-    add_options(parser, CompareConfig)
     recipe = str(ROOT / "recipes" / "compare.yaml")
     for task, expected in (("cola", None), ("sst2", 20000)):
-        config = config_from_cli(CompareConfig, parser.parse_args(["--config", recipe, "--tasks", task]))
+        config = compare_config("--config", recipe, "--tasks", task)
         options = finetune_options(config, SYSTEMS["gpt"], task, 1, 3e-4)
         assert options.get("max_train_samples") == expected
         assert options["train_subset"] == "random"
