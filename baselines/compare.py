@@ -14,7 +14,8 @@ the same epochs and sequence length, and the same search: with `learning_rates`,
 (system, task) trains once per rate with part of its training set held out
 (`selection_split_percentage`), and the rate that scores best there is the one its dev runs
 use. Dev is never looked at to choose. Each dev run is repeated for every seed; the table
-shows the mean and standard deviation over seeds, `comparison.json` every seed's score.
+shows the mean and standard deviation over seeds, `comparison.json` every seed's score (and
+the task's other metrics: MRPC's accuracy beside its F1, STS-B's Spearman beside Pearson).
 
 Each cell is an ordinary `genpt finetune` run folder (run in a process of its own, as a user
 would run it), so any cell can be re-scored with `genpt eval` or re-run by hand; finished
@@ -60,6 +61,7 @@ class Cell:
     pretraining_seconds: float = 0.0  # the pretraining run's wall time
     budget: str = "all"  # the training examples it saw: "all", "first N" or "random N" (budget_of)
     kept_epoch: str = "best"  # the epoch its score is of: "last", or "best" (on dev for runs before 2026-12-06)
+    other_scores: dict[str, float] = field(default_factory=dict)  # the task's other metrics (MRPC's accuracy)
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -212,7 +214,8 @@ def read_cell(folder: Path) -> Cell:
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
                 folder=folder, learning_rate=finetune_options_.get("learning_rate"),
                 pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_),
-                kept_epoch=results.get("kept_epoch", "best"))  # runs before 2026-12-06 kept their best epoch
+                kept_epoch=results.get("kept_epoch", "best"),  # runs before 2026-12-06 kept their best epoch
+                other_scores={m: results[m] for m in TASKS[task].metrics[1:] if m in results})
 
 
 def budget_of(finetune_options: dict[str, Any]) -> str:
@@ -280,6 +283,8 @@ class Row:
     learning_rates: dict[str, float] = field(default_factory=dict)  # task -> the rate its dev runs used
     pretraining_tokens: int = 0  # what the row's initial weights were pretrained on (0: from scratch)
     pretraining_seconds: float = 0.0
+    # task -> metric -> x 100 per seed, for the task's metrics after the main one (MRPC's accuracy)
+    other_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def mean(self, task: str) -> float:
         return statistics.fmean(self.scores[task]) if self.scores.get(task) else math.nan
@@ -319,8 +324,15 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
         rows.append(Row(label, {t: [100 * c.score for c in task_cells] for t, task_cells in by_task.items()},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
-                        max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine)))
+                        max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine),
+                        {t: _other_scores(task_cells) for t, task_cells in by_task.items() if _other_scores(task_cells)}))
     return rows, tasks
+
+
+def _other_scores(cells: list[Cell]) -> dict[str, list[float]]:
+    """metric -> x 100 per seed, for the other metrics that every one of a task's cells reported."""
+    metrics = [m for m in cells[0].other_scores if all(m in c.other_scores for c in cells)]
+    return {m: [100 * c.other_scores[m] for c in cells] for m in metrics}
 
 
 def budgets_of(cells: list[Cell]) -> dict[str, str]:
@@ -380,6 +392,10 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budget
             "average": _json_number(row.average(tasks)), "average_std": _json_number(row.average_std(tasks)),
             "learning_rate": row.learning_rates, "train_seconds_per_seed": _json_number(row.seconds),
             "pretraining_tokens": row.pretraining_tokens, "pretraining_seconds": _json_number(row.pretraining_seconds),
+            "other_scores": {t: {m: [round(v, 4) for v in values] for m, values in metrics.items()}
+                             for t, metrics in row.other_scores.items()},
+            "other_mean": {t: {m: _json_number(statistics.fmean(values)) for m, values in metrics.items()}
+                           for t, metrics in row.other_scores.items()},
         })
     return {"tasks": tasks, "metrics": {t: TASKS[t].main_metric for t in tasks},
             "train_examples": {t: budgets[t] for t in tasks}, "kept_epoch": {t: kept_epochs[t] for t in tasks},
@@ -391,7 +407,8 @@ def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:
     alone (docs/results.md's is, by scripts/results_table.py)."""
     rows = [Row(s["label"], {t: list(v) for t, v in s["scores"].items() if v}, s["params"],
                 _from_json_number(s.get("train_seconds_per_seed")), dict(s.get("learning_rate") or {}),
-                s.get("pretraining_tokens", 0), _from_json_number(s.get("pretraining_seconds", 0.0)))
+                s.get("pretraining_tokens", 0), _from_json_number(s.get("pretraining_seconds", 0.0)),
+                {t: {m: list(v) for m, v in metrics.items()} for t, metrics in (s.get("other_scores") or {}).items()})
             for s in values["systems"]]
     return rows, list(values["tasks"])
 

@@ -35,6 +35,7 @@ def pretrained_run(tmp_path_factory) -> Path:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+GLUE = ROOT.parent / "shared" / "data" / "glue"  # MRPC: the package embeds SST-2 only
 
 
 def finetune_run(pretrained_run: Path, output_dir: Path, *options: str) -> Path:
@@ -138,6 +139,25 @@ def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretra
     assert cell == f"{statistics.fmean(scores):.1f} ± {statistics.stdev(scores):.1f}"
     # the JSON alone draws the same table (docs/results.md's is drawn from it)
     assert markdown_table(*rows_from_json(values)) in (tmp_path / "comparison.md").read_text()
+
+
+@pytest.mark.skipif(not (GLUE / "MRPC").is_dir(), reason="../shared/data/glue/MRPC not present")
+def test_the_json_keeps_a_tasks_other_metrics_seed_by_seed(pretrained_run, tmp_path):
+    """The table shows MRPC's F1 (Table 5's metric), and the issue's MRPC target also reads its
+    accuracy: comparison.json keeps every other metric a cell reported, per seed, with the
+    mean, and the JSON alone gives them back."""
+    runs = [finetune_run(pretrained_run, tmp_path / "runs" / f"mrpc-seed{seed}", "--task", "mrpc",
+                         "--data_dir", str(GLUE), "--init", str(pretrained_run), "--seed", str(seed)) for seed in (1, 2)]
+    assert main(["compare", "--runs", str(tmp_path / "runs"), "--output_dir", str(tmp_path / "table")]) == 0
+    values = json.loads((tmp_path / "table" / "comparison.json").read_text())
+    (system,) = values["systems"]
+    accuracies = [100 * json.loads((run / "eval_results.json").read_text())["accuracy"] for run in runs]
+    f1s = [100 * json.loads((run / "eval_results.json").read_text())["f1"] for run in runs]
+    assert values["metrics"] == {"mrpc": "f1"} and system["scores"]["mrpc"] == [round(v, 4) for v in f1s]
+    assert system["other_scores"] == {"mrpc": {"accuracy": [round(v, 4) for v in accuracies]}}
+    assert system["other_mean"] == {"mrpc": {"accuracy": round(statistics.fmean(accuracies), 4)}}
+    (row,), _ = rows_from_json(values)
+    assert row.other_scores == system["other_scores"]
 
 
 def test_the_documented_tables_are_the_ones_the_json_renders():
