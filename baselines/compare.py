@@ -325,7 +325,7 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
                         max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine),
-                        {t: _other_scores(task_cells) for t, task_cells in by_task.items() if _other_scores(task_cells)}))
+                        {t: other for t, task_cells in by_task.items() if (other := _other_scores(task_cells))}))
     return rows, tasks
 
 
