@@ -41,11 +41,13 @@ ALPHAS = np.logspace(-2, 4, 13)  # ridge strengths, chosen by leave-one-out CV o
 
 
 def probe(init: str, task_name: str, data_dir: str, held_out_percentage: float, seed: int,
-          tokenizer: str | None = None, preset: str | None = None, max_seq_length: int = 128) -> dict:
+          tokenizer: str | None = None, preset: str | None = None, max_seq_length: int = 128,
+          max_train_samples: int | None = None) -> dict:
     """The probe of one model: its held-out score (the task's main metric) and how it was fitted."""
     torch.manual_seed(seed)  # `scratch` weights are drawn from it
     config = FinetuneConfig(task=task_name, data_dir=data_dir, init=init, tokenizer=tokenizer, preset=preset,
-                            validation_split_percentage=held_out_percentage, seed=seed)
+                            validation_split_percentage=held_out_percentage, seed=seed,
+                            max_train_samples=max_train_samples, train_subset="random")
     task, splits = load_task_data(config)  # dev is not read: the held-out part is of the training set
     if task.input_format == "multiple_choice":
         raise GenptError(f"--task {task_name}: a linear probe scores one input, not a choice between candidates")
@@ -60,7 +62,7 @@ def probe(init: str, task_name: str, data_dir: str, held_out_percentage: float, 
     fitted = ridge(alphas=ALPHAS).fit(fit_x, fit_y)
     score = compute_metrics(task.metrics, fitted.predict(held_x), held_y)[task.main_metric]
     fit_score = compute_metrics(task.metrics, fitted.predict(fit_x), fit_y)[task.main_metric]
-    return {"init": init, "task": task.name, "metric": task.main_metric, "held_out": round(100 * score, 2),
+    return {"init": init, "task": task.name, "train_examples": max_train_samples or "all", "metric": task.main_metric, "held_out": round(100 * score, 2),
             "fit": round(100 * fit_score, 2), "fit_examples": len(fit_y), "held_out_examples": len(held_y),
             "alpha": float(fitted.alpha_), "pretraining_tokens": pretraining_tokens(init), "seed": seed,
             "seconds": round(time.perf_counter() - started, 1)}
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--tokenizer", help="with scratch: the tokenizer folder")
     parser.add_argument("--preset", help="with scratch: the model preset")
+    parser.add_argument("--max_train_samples", type=int, help="a random draw of the training set (as genpt compare's "
+                        "sst2.max_train_samples), of which --held_out_percentage is held out")
     parser.add_argument("--held_out_percentage", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1, help="the held-out draw, and scratch's weights")
     parser.add_argument("--output", type=Path, help="JSON file of every model's probe")
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         for init in args.init:
             scratch = init == "scratch"
             record = probe(init, args.task, args.data_dir, args.held_out_percentage, args.seed,
-                           args.tokenizer if scratch else None, args.preset if scratch else None)
+                           args.tokenizer if scratch else None, args.preset if scratch else None,
+                           max_train_samples=args.max_train_samples)
             print(f"{init}: {record['task']} held-out {record['metric']} {record['held_out']:.1f} "
                   f"(fit {record['fit']:.1f}; {record['fit_examples']} / {record['held_out_examples']} examples, "
                   f"{record['pretraining_tokens']:,} pretraining tokens, {record['seconds']:.0f} s)", flush=True)

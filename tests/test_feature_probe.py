@@ -52,6 +52,10 @@ def test_the_probe_fits_and_scores_on_disjoint_parts_of_the_training_set_without
     assert script["main"](argv) == 0
     (again,) = json.loads(output.read_text())
     assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in record.items() if k != "seconds"}
+    # --max_train_samples: a random draw of the training set, of which the percentage is held out
+    assert script["main"]([*argv, "--max_train_samples", "500"]) == 0
+    (drawn,) = json.loads(output.read_text())
+    assert (drawn["fit_examples"], drawn["held_out_examples"], drawn["train_examples"]) == (400, 100, 500)
 
 
 @pytest.mark.skipif(not STORY_CLOZE.is_dir(), reason="../shared/data/story_cloze not present")
