@@ -1,7 +1,6 @@
 """scripts/feature_probe.py: a linear probe on frozen GPT features, fitted and scored on two
 disjoint parts of the training set, never on dev."""
 
-import gzip
 import json
 import runpy
 import shutil
@@ -10,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from genpt.data import tasks as task_registry
-from genpt.resources import default_corpus_dir, default_glue_dir
+from genpt.resources import default_glue_dir
 from genpt.tokenizer.train import train_tokenizer
+from helpers import write_books
 
 ROOT = Path(__file__).resolve().parents[1]
 STORY_CLOZE = ROOT.parent / "shared" / "data" / "story_cloze"
@@ -25,10 +25,7 @@ def script() -> dict:
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("probe")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    with gzip.open(default_corpus_dir() / "Carroll_Alice_s_Adventures_in_Wonderland.txt.gz", "rt", encoding="utf-8") as book:
-        (corpus / "alice.txt").write_text(book.read(), encoding="utf-8")
+    corpus = write_books(root / "corpus", "Carroll_Alice_s_Adventures_in_Wonderland")
     train_tokenizer([corpus], output_dir=root / "tokenizer", vocab_size=1000, show_progress=False)
     return root / "tokenizer"
 
