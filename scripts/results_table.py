@@ -5,7 +5,8 @@ The comparison's numbers live in one place, docs/results/comparison.json (and, f
 docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of different
 lengths, beside one row from scratch, all on one fine-tuning budget; for the draw, one
 pretraining run fine-tuned on two budgets, DRAW_FILES; for the size, one run on a random 1,000
-examples and on whole training sets, SIZE_FILES); the tables in the docs are rendered from
+examples and on whole training sets, SIZE_FILES; for the probe, docs/results/probe/*.json
+from scripts/feature_probe.py); the tables in the docs are rendered from
 them (each between two marker lines) and never typed by hand:
 
     python scripts/results_table.py                # rewrite the tables and the four charts
@@ -43,6 +44,8 @@ DRAW = ("<!-- the draw: rendered from the --draw comparisons by scripts/results_
 DRAW_FILES = (ROOT / "docs" / "results" / "sweep" / "mini2k.json", ROOT / "docs" / "results" / "draw" / "mini2k_random.json")
 SIZE = ("<!-- the training-set size: rendered from the --size comparisons by scripts/results_table.py; do not edit -->",
         "<!-- end of the training-set size -->")
+PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_table.py; do not edit -->",
+         "<!-- end of the probe -->")
 # The same pretraining run fine-tuned on a random 1,000 examples and on the whole training set
 SIZE_FILES = (ROOT / "docs" / "results" / "size" / "mini2k_random1000.json", ROOT / "docs" / "results" / "size" / "mini2k_all.json")
 
@@ -185,6 +188,40 @@ def plot_draw(rows: list[dict], tasks: list[str], path: Path,
     plot_comparison(gains, tasks, path, title, ylabel="pretrained minus from scratch (points)")
 
 
+# ---- the probe: what the frozen features hold (scripts/feature_probe.py) ----------------------------
+
+
+def probe_table(probes: list[list[dict]]) -> str:
+    """One row per model probed (by pretraining tokens), one column per task: its held-out score."""
+    tasks = [records[0]["task"] for records in probes]
+    models: dict[str, dict] = {}
+    for records in probes:
+        for record in records:
+            models.setdefault(record["init"], {"tokens": record["pretraining_tokens"], "scores": {}})
+            models[record["init"]]["scores"][record["task"]] = record
+    header = ["features of", "pretraining tokens"] + [_probe_column(records) for records in probes]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for init, model in sorted(models.items(), key=lambda item: item[1]["tokens"]):
+        scores = [f"{model['scores'][t]['held_out']:.1f}" if t in model["scores"] else "–" for t in tasks]
+        lines.append("| " + " | ".join([_probe_label(init), f"{model['tokens'] / 1e6:.1f}M" if model["tokens"] else "0",
+                                         *scores]) + " |")
+    return "\n".join(lines)
+
+
+def _probe_column(records: list[dict]) -> str:
+    first = records[0]
+    drawn = first.get("train_examples", "all")
+    return (f"{TASKS[first['task']].title.split(' (')[0]} ({first['metric']}; fit {first['fit_examples']:,}, "
+            f"held out {first['held_out_examples']:,}{'' if drawn == 'all' else f' of a random {drawn:,}'})")
+
+
+def _probe_label(init: str) -> str:
+    """`scratch` as random weights; a path by its part from runs/ on (where the docs' commands put runs)."""
+    if init == "scratch":
+        return "random weights"
+    return "runs/" + init.split("/runs/", 1)[1] if "/runs/" in init else init
+
+
 def combine(new: dict, old: dict) -> dict:
     """NEW's rows, and OLD's rows of the systems NEW has not run, ordered as the table orders them."""
     if new["tasks"] != old["tasks"] or new["metrics"] != old["metrics"]:
@@ -208,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comparisons of one pretraining run on different budgets (the draw's table and chart)")
     parser.add_argument("--size", nargs="+", type=Path, default=list(SIZE_FILES), metavar="JSON",
                         help="comparisons of one pretraining run on training sets of different sizes (the size's table and chart)")
+    parser.add_argument("--probe", type=Path, default=ROOT / "docs" / "results" / "probe",
+                        help="folder of scripts/feature_probe.py's JSON files, one per task")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
@@ -222,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     draw = draw_rows([json.loads(p.read_text()) for p in args.draw])
     size = draw_rows([json.loads(p.read_text()) for p in args.size], "--size")
     tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
-              SIZE: draw_table(*size)}
+              SIZE: draw_table(*size), PROBE: probe_table([json.loads(p.read_text()) for p in sorted(args.probe.glob("*.json"))])}
     text = args.document.read_text()
     if args.check:
         stale = [markers[0] for markers, table in tables.items() if split_at(text, markers, args.document)[1] != table]
@@ -239,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_draw(*draw, args.comparison.parent / "draw.png")
     plot_draw(*size, args.comparison.parent / "size.png", "What pretraining buys, by training-set size (dots: seeds)")
     charts = [args.comparison.with_suffix(".png"), *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
-    print(f"written: {args.document} (four tables), {', '.join(map(str, charts))}")
+    print(f"written: {args.document} ({len(tables)} tables), {', '.join(map(str, charts))}")
     return 0
 
 
