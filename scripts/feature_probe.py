@@ -28,6 +28,7 @@ import torch
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 
 from genpt.atomic import write_file_atomically
+from genpt.baselines.compare import pretraining_of
 from genpt.data.collate import Collator, TaskDataset
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
@@ -62,10 +63,10 @@ def probe(init: str, task_name: str, data_dir: str, held_out_percentage: float, 
     fitted = ridge(alphas=ALPHAS).fit(fit_x, fit_y)
     score = compute_metrics(task.metrics, fitted.predict(held_x), held_y)[task.main_metric]
     fit_score = compute_metrics(task.metrics, fitted.predict(fit_x), fit_y)[task.main_metric]
-    return {"init": init, "task": task.name, "train_examples": max_train_samples or "all", "metric": task.main_metric, "held_out": round(100 * score, 2),
-            "fit": round(100 * fit_score, 2), "fit_examples": len(fit_y), "held_out_examples": len(held_y),
-            "alpha": float(fitted.alpha_), "pretraining_tokens": pretraining_tokens(init), "seed": seed,
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {"init": init, "task": task.name, "train_examples": max_train_samples or "all", "metric": task.main_metric,
+            "held_out": round(100 * score, 2), "fit": round(100 * fit_score, 2), "fit_examples": len(fit_y),
+            "held_out_examples": len(held_y), "alpha": float(fitted.alpha_), "pretraining_tokens": pretraining_of(init)[0],
+            "seed": seed, "seconds": round(time.perf_counter() - started, 1)}
 
 
 @torch.no_grad()
@@ -82,12 +83,6 @@ def features(model, task, examples, tokenizer, max_seq_length: int, batch_size: 
         rows.append(extracted.view(B, K, -1).sum(dim=1).float().numpy())  # (B, C): h_AB + h_BA, or h
         labels.append(batch["labels"].numpy())
     return np.concatenate(rows), np.concatenate(labels)
-
-
-def pretraining_tokens(init: str) -> int:
-    """Tokens behind a genpt run or checkpoint (its trainer_state.json); 0 for `scratch`."""
-    state = Path(init) / "trainer_state.json"
-    return int(json.loads(state.read_text()).get("tokens_seen", 0)) if state.is_file() else 0
 
 
 def main(argv: list[str] | None = None) -> int:

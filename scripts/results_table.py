@@ -44,10 +44,10 @@ DRAW = ("<!-- the draw: rendered from the --draw comparisons by scripts/results_
 DRAW_FILES = (ROOT / "docs" / "results" / "sweep" / "mini2k.json", ROOT / "docs" / "results" / "draw" / "mini2k_random.json")
 SIZE = ("<!-- the training-set size: rendered from the --size comparisons by scripts/results_table.py; do not edit -->",
         "<!-- end of the training-set size -->")
-PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_table.py; do not edit -->",
-         "<!-- end of the probe -->")
 # The same pretraining run fine-tuned on a random 1,000 examples and on the whole training set
 SIZE_FILES = (ROOT / "docs" / "results" / "size" / "mini2k_random1000.json", ROOT / "docs" / "results" / "size" / "mini2k_all.json")
+PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_table.py; do not edit -->",
+         "<!-- end of the probe -->")
 
 
 def kept_epochs(comparison: dict) -> dict[str, str]:
@@ -194,17 +194,17 @@ def plot_draw(rows: list[dict], tasks: list[str], path: Path,
 def probe_table(probes: list[list[dict]]) -> str:
     """One row per model probed (by pretraining tokens), one column per task: its held-out score."""
     tasks = [records[0]["task"] for records in probes]
-    models: dict[str, dict] = {}
+    tokens: dict[str, int] = {}  # init -> its pretraining tokens
+    held_out: dict[tuple[str, str], float] = {}  # (init, task) -> the probe's held-out score
     for records in probes:
         for record in records:
-            models.setdefault(record["init"], {"tokens": record["pretraining_tokens"], "scores": {}})
-            models[record["init"]]["scores"][record["task"]] = record
+            tokens[record["init"]] = record["pretraining_tokens"]
+            held_out[record["init"], record["task"]] = record["held_out"]
     header = ["features of", "pretraining tokens"] + [_probe_column(records) for records in probes]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    for init, model in sorted(models.items(), key=lambda item: item[1]["tokens"]):
-        scores = [f"{model['scores'][t]['held_out']:.1f}" if t in model["scores"] else "–" for t in tasks]
-        lines.append("| " + " | ".join([_probe_label(init), f"{model['tokens'] / 1e6:.1f}M" if model["tokens"] else "0",
-                                         *scores]) + " |")
+    for init in sorted(tokens, key=tokens.get):
+        scores = [f"{held_out[init, t]:.1f}" if (init, t) in held_out else "–" for t in tasks]
+        lines.append("| " + " | ".join([_probe_label(init), f"{tokens[init] / 1e6:.1f}M" if tokens[init] else "0", *scores]) + " |")
     return "\n".join(lines)
 
 
