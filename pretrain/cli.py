@@ -11,7 +11,7 @@ from pathlib import Path
 from genpt.config import PRESETS, GPTConfig
 from genpt.errors import GenptError
 from genpt.options import add_config_option, add_options, given, merge, new_command
-from genpt.pretrain.config import DATA_FLAGS, DataConfig, RunConfig, TrainingConfig, training_defaults
+from genpt.pretrain.config import DATA_FLAGS, TRAINING_PRESETS, DataConfig, RunConfig, TrainingConfig, training_defaults
 
 EPILOG = """examples:
   genpt pretrain --preset tiny --tokenizer tok/ --input books/ --output_dir runs/tiny
@@ -28,8 +28,15 @@ best/, model.safetensors, metrics.jsonl, loss_curve.png and tensorboard/.
 Values come from the preset (or --config, or the run's own config.yaml when resuming);
 the flags given override them."""
 
-TRAINING_TITLE = ("training (defaults shown are the paper's, the gpt1 preset's; --preset mini and tiny change "
-                  "batch_size, learning_rate, warmup_steps, max_steps, save_steps, eval_steps)")
+
+
+def training_title() -> str:
+    """The training group's title: whose defaults the help shows, and who changes which."""
+    paper, plain = dataclasses.asdict(training_defaults("gpt1")), dataclasses.asdict(training_defaults(None))
+    changed_by_presets = [name for name in paper if any(name in TRAINING_PRESETS[p] for p in ("mini", "tiny"))]
+    init_alone = ", ".join(f"{name} {plain[name]}" for name in paper if plain[name] != paper[name])
+    return (f"training (defaults shown are the paper's, the gpt1 preset's; --preset mini and tiny change "
+            f"{', '.join(changed_by_presets)}; --init without --preset or --config uses {init_alone})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="PATH|auto", default=argparse.SUPPRESS,
                         help="continue from a checkpoint folder, or from the newest in --output_dir")
     add_options(parser.add_argument_group("data"), DataConfig, exclude=("tokenizer_sha256",), flags=DATA_FLAGS)
-    add_options(parser.add_argument_group(TRAINING_TITLE), TrainingConfig)
+    add_options(parser.add_argument_group(training_title()), TrainingConfig, defaults=training_defaults("gpt1"))
     parser.set_defaults(func=run)
 
 

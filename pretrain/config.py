@@ -19,8 +19,9 @@ from genpt.options import from_mapping
 
 @dataclass(kw_only=True)
 class TrainingConfig(TrainingArguments):
-    """Pretraining's recipe. The defaults are the paper's (section 4.1); the CPU presets
-    change some of them (TRAINING_PRESETS)."""
+    """Pretraining's recipe. The optimizer and schedule defaults are the paper's (section 4.1);
+    batch, length and the checkpoint and evaluation intervals are small, for a run started from
+    --init alone. Each model preset sets its own (TRAINING_PRESETS; gpt1's are the paper's)."""
 
     learning_rate: float = 2.5e-4
     batch_size: int = 16  # sequences per process per micro-step

@@ -213,3 +213,20 @@ def test_every_command_prints_its_help():
             assert "usage:" in text, label
     assert "hold out this % of the training examples" in " ".join(
         commands.choices["finetune"].format_help().split())
+
+
+def test_pretrain_help_shows_the_defaults_its_title_names():
+    """The training group says its defaults are the gpt1 preset's (the paper's): the values shown
+    must be that preset's, not the plain dataclass defaults that --init alone starts from."""
+    from genpt.pretrain.config import training_defaults
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pretrain = commands.choices["pretrain"]
+    text = " ".join(pretrain.format_help().split())
+    paper, plain = training_defaults("gpt1"), training_defaults(None)
+    assert "the gpt1 preset's" in text
+    helps = {action.dest: action.help for action in pretrain._actions}
+    for name in ("batch_size", "max_steps", "warmup_steps", "save_steps", "eval_steps", "learning_rate"):
+        assert helps[name].endswith(f"(default: {getattr(paper, name)})"), (name, helps[name])
+    assert f"--init without --preset or --config uses batch_size {plain.batch_size}," in text
