@@ -74,14 +74,14 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
     output_dir = Path(output_dir)
     chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
               for task in config.tasks for name in config.systems}
+    # seed by seed: a complete table exists after the first
+    cells = [(seed, task, name) for seed in config.seeds for task in config.tasks for name in config.systems]
     folders = []
-    for seed in config.seeds:  # seed by seed: a complete table exists after the first
-        for task in config.tasks:
-            for name in config.systems:
-                folder = output_dir / "runs" / cell_name(task, name, seed)
-                options = finetune_options(config, SYSTEMS[name], task, seed, chosen[task, name])
-                ensure_finished(options, folder, output_dir / "configs", show_progress)
-                folders.append(folder)
+    for i, (seed, task, name) in enumerate(cells, start=1):
+        folder = output_dir / "runs" / cell_name(task, name, seed)
+        options = finetune_options(config, SYSTEMS[name], task, seed, chosen[task, name])
+        ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(cells)))
+        folders.append(folder)
     return folders
 
 
@@ -98,11 +98,11 @@ def select_learning_rate(config: CompareConfig, system: System, task: str, outpu
     if len(grid) == 1:
         return grid[0]
     seed, scores = config.seeds[0], {}
-    for rate in grid:
+    for i, rate in enumerate(grid, start=1):
         folder = output_dir / "selection" / cell_name(task, system.name, seed, rate)
         options = {**finetune_options(config, system, task, seed, rate),
                    "validation_split_percentage": config.selection_split_percentage}
-        ensure_finished(options, folder, output_dir / "configs" / "selection", show_progress)
+        ensure_finished(options, folder, output_dir / "configs" / "selection", show_progress, position=(i, len(grid)))
         scores[rate] = read_cell(folder).score
     best = max(grid, key=lambda rate: _comparable(scores[rate]))  # ties: the first rate of the grid
     record_selection(output_dir, task, system.name, scores, best, config.selection_split_percentage)

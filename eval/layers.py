@@ -33,10 +33,11 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
         raise GenptError(f"--layers {','.join(map(str, layers))}: expected numbers of blocks from 0 to {n_layer}")
     metric = get_task(task).main_metric
     scores = {}
-    for n in sorted(set(layers)):
+    counts = sorted(set(layers))
+    for i, n in enumerate(counts, start=1):
         folder = output_dir / "runs" / f"{task}-layers{n}"
         ensure_finished({**finetune_options, "task": task, "init": str(init), "transfer_layers": n}, folder,
-                        output_dir / "configs", show_progress)
+                        output_dir / "configs", show_progress, position=(i, len(counts)))
         scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
     summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": get_task(task).chance_score,
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}

@@ -19,13 +19,15 @@ from genpt.errors import GenptError
 
 
 def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True,
-                    command: str = "finetune") -> None:
+                    command: str = "finetune", position: tuple[int, int] | None = None) -> None:
     """Run `genpt COMMAND --config <options>` into `folder` unless it has finished already
     (its eval_results.json exists). An interrupted run resumes where it stopped; Ctrl-C stops
-    the whole (exit 130), so running the same command again continues it."""
+    the whole (exit 130), so running the same command again continues it. `position`, (i, n):
+    this is run i of the n a long command makes, which its start line says."""
     if (folder / "eval_results.json").is_file():
         return
-    print(f"genpt: {command} {folder.name}", flush=True)
+    where = f" (run {position[0]} of {position[1]})" if position else ""
+    print(f"genpt: {command} {folder.name}{where}", flush=True)
     configs_dir.mkdir(parents=True, exist_ok=True)
     config_file = configs_dir / f"{folder.name}.yaml"
     write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))

@@ -81,13 +81,16 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     assert "GPT, pretrained, aux LM" in capsys.readouterr().out
 
 
-def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, tmp_path):
+def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, tmp_path, capsys):
     args = ["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "32", "--glue_dir",
             str(default_glue_dir()), "--systems", "gpt", "gpt-scratch", "transformer", "--num_train_epochs", "1",
             "--mixed_precision", "no", "--output_dir", str(tmp_path)]
     assert main(args) == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert runs == ["sst2-gpt-scratch-seed42", "sst2-gpt-seed42", "sst2-transformer-seed42"]
+    started = [line for line in capsys.readouterr().out.splitlines() if line.startswith("genpt: finetune")]
+    assert started == ["genpt: finetune sst2-gpt-seed42 (run 1 of 3)", "genpt: finetune sst2-gpt-scratch-seed42 (run 2 of 3)",
+                       "genpt: finetune sst2-transformer-seed42 (run 3 of 3)"]
     options = {name: yaml.safe_load((tmp_path / "runs" / name / "config.yaml").read_text()) for name in runs}
     assert {o["finetune"]["max_train_samples"] for o in options.values()} == {32}  # the same budget for every row
     assert {o["finetune"]["mixed_precision"] for o in options.values()} == {"no"}  # and the same precision
@@ -101,6 +104,7 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     before = weights.stat().st_mtime_ns
     assert main(args) == 0  # a second call trains nothing: the finished runs are reused
     assert weights.stat().st_mtime_ns == before
+    assert "genpt: finetune" not in capsys.readouterr().out
 
 
 def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path):
