@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +87,24 @@ def _genpt_run(folder: Path, tokenizer: str | None, option: str) -> Pretrained:
         check_same_tokenizer(loaded, tokenizer_dir, load_tokenizer(own_tokenizer), own_tokenizer)
     model = GPT(config)
     ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
+    warn_if_interrupted(folder, values, option)
     return Pretrained(model, loaded, tokenizer_dir, source=str(folder))
+
+
+def warn_if_interrupted(folder: Path, values: dict, option: str) -> None:
+    """Ctrl-C on `genpt pretrain` leaves model.safetensors at the step it stopped: a usable
+    model, but not the run its config describes, and a table that later reads the finished
+    run's trainer_state.json would credit it with pretraining it never had. Say so."""
+    state_file = folder / "trainer_state.json"
+    if not state_file.is_file():
+        return
+    state = json.loads(state_file.read_text())
+    if state.get("stop_reason") != "interrupted":
+        return
+    planned = (values.get("training") or {}).get("max_steps")
+    of = f" of {planned:,}" if isinstance(planned, int) else ""
+    print(f"genpt: {option} {folder}: this pretraining run was interrupted at step {state.get('step', 0):,}{of}; "
+          "its weights are that step's (continue it with genpt pretrain --resume auto)", file=sys.stderr, flush=True)
 
 
 def _run_tokenizer_dir(folder: Path, option: str, hint: bool) -> Path | None:

@@ -188,7 +188,7 @@ def test_gradient_accumulation_counts_every_micro_batch(tmp_path, corpus, tokeni
     assert lrs == pytest.approx(expected)  # the schedule steps once per optimizer step, not per micro-batch
 
 
-def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_one(tmp_path, corpus, tokenizer):
+def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_one(tmp_path, corpus, tokenizer, capsys):
     import signal
     import time
 
@@ -209,6 +209,11 @@ def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_
     state = json.loads((cut / "trainer_state.json").read_text())
     assert state["stop_reason"] == "interrupted" and 5 <= state["step"] < 150
     assert (cut / "checkpoints" / f"step-{state['step']:08d}" / "optimizer.pt").exists()
+    from genpt.pretrained import load_pretrained  # fine-tuning from it works, and says what it starts from
+
+    capsys.readouterr()
+    load_pretrained(str(cut))
+    assert f"interrupted at step {state['step']:,} of 150;" in capsys.readouterr().err
 
     result = subprocess.run([*command, "--output_dir", str(cut), "--resume", "auto"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-1000:]
@@ -216,3 +221,5 @@ def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_
     assert train_losses(cut) == train_losses(whole)
     ours, theirs = weights(whole), weights(cut)
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    load_pretrained(str(cut))  # finished now: nothing to say
+    assert "interrupted" not in capsys.readouterr().err
