@@ -95,7 +95,7 @@ def warn_if_interrupted(folder: Path, values: dict, option: str) -> None:
     """Ctrl-C on `genpt pretrain` leaves model.safetensors at the step it stopped: a usable
     model, but not the run its config describes, and a table that later reads the finished
     run's trainer_state.json would credit it with pretraining it never had. Say so."""
-    state_file = folder / "trainer_state.json"
+    state_file = folder / ckpt.STATE_FILE
     if not state_file.is_file():
         return
     state = json.loads(state_file.read_text())

@@ -29,14 +29,14 @@ Values come from the preset (or --config, or the run's own config.yaml when resu
 the flags given override them."""
 
 
-
 def training_title() -> str:
     """The training group's title: whose defaults the help shows, and who changes which."""
     paper, plain = dataclasses.asdict(training_defaults("gpt1")), dataclasses.asdict(training_defaults(None))
-    changed_by_presets = [name for name in paper if any(name in TRAINING_PRESETS[p] for p in ("mini", "tiny"))]
-    init_alone = ", ".join(f"{name} {plain[name]}" for name in paper if plain[name] != paper[name])
-    return (f"training (defaults shown are the paper's, the gpt1 preset's; --preset mini and tiny change "
-            f"{', '.join(changed_by_presets)}; --init without --preset or --config uses {init_alone})")
+    cpu_presets = [name for name in TRAINING_PRESETS if name != "gpt1"]
+    changed = [field for field in paper if any(field in TRAINING_PRESETS[p] for p in cpu_presets)]
+    init_alone = ", ".join(f"{field} {plain[field]}" for field in paper if plain[field] != paper[field])
+    return (f"training (defaults shown are the paper's, the gpt1 preset's; --preset {' and '.join(cpu_presets)} change "
+            f"{', '.join(changed)}; --init without --preset or --config uses {init_alone})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
