@@ -72,6 +72,7 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
     finished runs; returns the dev run folders."""
     _check(config)
     output_dir = Path(output_dir)
+    check_not_stale(output_dir)
     chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
               for task in config.tasks for name in config.systems}
     # seed by seed: a complete table exists after the first
@@ -83,6 +84,23 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
         ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(cells)))
         folders.append(folder)
     return folders
+
+
+def check_not_stale(output_dir: Path) -> None:
+    """Finished runs are reused; not those whose pretraining run has trained on since they
+    started from it (its weights are no longer theirs). Checked before anything runs."""
+    stale = []
+    for results in sorted(output_dir.glob("*/*/eval_results.json")):  # runs/ and selection/
+        if (start := read_pretraining_record(results.parent)) is None:
+            continue
+        now = pretraining_of(start["init"])
+        if not math.isnan(now[1]) and now[0] != start.get("tokens_seen"):
+            stale.append((results.parent, start, now[0]))
+    if stale:
+        folder, start, now = stale[0]
+        raise GenptError(f"--output_dir {output_dir}: {len(stale)} finished run(s), {folder.name} first, were fine-tuned from "
+                         f"{start['init']} at {start['tokens_seen']:,} pretraining tokens; it now has {now:,}. Remove them "
+                         "(or pass another --output_dir) to fine-tune from its new weights")
 
 
 def cell_name(task: str, system: str, seed: int, learning_rate: float | None = None) -> str:
@@ -208,7 +226,7 @@ def read_cell(folder: Path) -> Cell:
     if not results_path.is_file():
         raise GenptError(f"{folder}: unfinished run (no eval_results.json)")
     results = json.loads(results_path.read_text())
-    tokens, seconds = pretraining_of(finetune_options_.get("init"))
+    tokens, seconds = pretraining_at_start(folder) or pretraining_of(finetune_options_.get("init"))
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
                 seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
@@ -225,9 +243,25 @@ def budget_of(finetune_options: dict[str, Any]) -> str:
     return "all" if count is None else f"{finetune_options.get('train_subset') or 'first'} {count}"
 
 
+def read_pretraining_record(folder: Path) -> dict[str, Any] | None:
+    """What the fine-tuned run in `folder` recorded of its --init's pretraining when it started
+    ({"init", "step", "tokens_seen", "elapsed_seconds", ...}); None for runs that have no record
+    (from scratch, from a Hugging Face model, or made before 2026-12-07)."""
+    path = folder / "pretraining.json"  # genpt.pretrained.PRETRAINING_FILE; importing it would import torch
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pretraining_at_start(folder: Path) -> tuple[int, float] | None:
+    """(tokens, seconds) of the pretraining the run in `folder` started from, as it recorded then."""
+    record = read_pretraining_record(folder)
+    if record is None:
+        return None
+    return int(record.get("tokens_seen", 0)), float(record.get("elapsed_seconds", math.nan))
+
+
 @functools.lru_cache(maxsize=None)  # every cell of a row starts from the same run: read its state once
 def pretraining_of(init: str | None) -> tuple[int, float]:
-    """(tokens, seconds) of the pretraining run a fine-tune started from, read from its
+    """(tokens, seconds) of the pretraining run `init` as it is now, read from its
     trainer_state.json; (0, 0) from scratch, NaN seconds when the run is no longer there."""
     if not init or init == "scratch":
         return 0, 0.0
@@ -318,15 +352,27 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                 raise GenptError(f"two runs of {label!r} on {cell.task} with seed {cell.seed}: "
                                  f"{seen[cell.task, cell.seed].folder}, {cell.folder}; pass only one")
             seen[cell.task, cell.seed] = cell
+        check_one_pretraining(label, mine)
         by_task = {t: [c for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)}
         # one seed's time: each task's mean over its seeds, so a task with fewer seeds so far counts as one
         seconds = sum(statistics.fmean(c.seconds for c in task_cells) for task_cells in by_task.values())
         rows.append(Row(label, {t: [100 * c.score for c in task_cells] for t, task_cells in by_task.items()},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
-                        max(c.pretraining_tokens for c in mine), max(c.pretraining_seconds for c in mine),
+                        mine[0].pretraining_tokens, max(c.pretraining_seconds for c in mine),
                         {t: other for t, task_cells in by_task.items() if (other := _other_scores(task_cells))}))
     return rows, tasks
+
+
+def check_one_pretraining(label: str, cells: list[Cell]) -> None:
+    """A row is one model fine-tuned many times: runs that started from different amounts of
+    pretraining (the pretraining run went on between them) are different models."""
+    first = cells[0]
+    for cell in cells[1:]:
+        if cell.pretraining_tokens != first.pretraining_tokens:
+            raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {first.folder} started from "
+                             f"{first.pretraining_tokens:,} tokens, {cell.folder} from {cell.pretraining_tokens:,}; "
+                             "tabulate the runs of one pretraining (fine-tune the others again)")
 
 
 def _other_scores(cells: list[Cell]) -> dict[str, list[float]]:
@@ -457,11 +503,11 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     """comparison.md, comparison.json and comparison.png in `output_dir`; returns the table."""
     if not cells:
         raise GenptError("no finished runs to compare")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     budgets = budgets_of(cells)  # refuses a table whose rows saw different training examples
     kept_epochs = kept_epochs_of(cells)  # or kept their epochs by different rules
-    rows, tasks = rows_of(cells)
+    rows, tasks = rows_of(cells)  # or mixed runs of different pretraining
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)  # only once the runs make a table: a refusal writes nothing
     table = markdown_table(rows, tasks)
     text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend(kept_epochs) + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))

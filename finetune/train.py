@@ -39,7 +39,7 @@ from genpt.metrics import score_task
 from genpt.models.architectures import baseline_config, build_task_model, context_length
 from genpt.models.heads import TaskModel
 from genpt.plots import plot_finetune_curves
-from genpt.pretrained import Pretrained, load_pretrained
+from genpt.pretrained import PRETRAINING_FILE, Pretrained, load_pretrained
 from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
 from genpt.tokenization import load_tokenizer
 from genpt.training import adamw, new_accelerator, stop_on_interrupt
@@ -378,8 +378,12 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     # Only the files a run writes: an output folder may hold the user's own files too.
     submissions = {task_registry.submission_filename(task, split) for split in ("test", "test_mismatched")}
-    for name in (ckpt.MODEL_FILE, "eval_results.json", "predictions_dev.tsv", "predictions_dev_mismatched.tsv", *submissions):
+    for name in (ckpt.MODEL_FILE, "eval_results.json", PRETRAINING_FILE, "predictions_dev.tsv", "predictions_dev_mismatched.tsv",
+                 *submissions):
         (output_dir / name).unlink(missing_ok=True)
+    if pretrained.pretraining is not None:  # the pretraining run may go on after this: keep what it was now
+        record = {"init": pretrained.source, **pretrained.pretraining}
+        write_json(output_dir / PRETRAINING_FILE, record)
     write_file_atomically(output_dir / "config.yaml",
                           lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config), config.arch)))
     (output_dir / "metrics.jsonl").unlink(missing_ok=True)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass
@@ -33,6 +32,9 @@ class Pretrained:
     tokenizer: object  # PreTrainedTokenizerFast with genpt's special tokens
     tokenizer_dir: Path | None  # where the tokenizer came from (copied into new runs)
     source: str  # what the model was initialised from, for configs and model cards
+    # a genpt pretraining run's trainer_state.json as it was when loaded (step, tokens_seen,
+    # elapsed_seconds, stop_reason): the pretraining these weights had, which the run may outgrow later
+    pretraining: dict | None = None
 
 
 def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None,
@@ -87,19 +89,27 @@ def _genpt_run(folder: Path, tokenizer: str | None, option: str) -> Pretrained:
         check_same_tokenizer(loaded, tokenizer_dir, load_tokenizer(own_tokenizer), own_tokenizer)
     model = GPT(config)
     ckpt.load_weights(model, folder / ckpt.MODEL_FILE)
-    warn_if_interrupted(folder, values, option)
-    return Pretrained(model, loaded, tokenizer_dir, source=str(folder))
+    state = pretraining_state(folder)
+    warn_if_interrupted(folder, values, state, option)
+    return Pretrained(model, loaded, tokenizer_dir, source=str(folder), pretraining=state)
 
 
-def warn_if_interrupted(folder: Path, values: dict, option: str) -> None:
+PRETRAINING_KEYS = ("step", "tokens_seen", "elapsed_seconds", "stop_reason")
+PRETRAINING_FILE = "pretraining.json"  # in a fine-tuned run: its --init and that run's PRETRAINING_KEYS when it started
+
+
+def pretraining_state(folder: Path) -> dict | None:
+    """What the run in `folder` had trained when its weights were saved (None: no trainer_state.json)."""
+    if not (folder / ckpt.STATE_FILE).is_file():
+        return None
+    state = ckpt.read_state(folder)
+    return {key: state[key] for key in PRETRAINING_KEYS if key in state}
+
+
+def warn_if_interrupted(folder: Path, values: dict, state: dict | None, option: str) -> None:
     """Ctrl-C on `genpt pretrain` leaves model.safetensors at the step it stopped: a usable
-    model, but not the run its config describes, and a table that later reads the finished
-    run's trainer_state.json would credit it with pretraining it never had. Say so."""
-    state_file = folder / ckpt.STATE_FILE
-    if not state_file.is_file():
-        return
-    state = json.loads(state_file.read_text())
-    if state.get("stop_reason") != "interrupted":
+    model, but not the run its config describes. Say so."""
+    if state is None or state.get("stop_reason") != "interrupted":
         return
     planned = (values.get("training") or {}).get("max_steps")
     of = f" of {planned:,}" if isinstance(planned, int) else ""

@@ -5,6 +5,7 @@ import copy
 import gzip
 import json
 import re
+import shutil
 import statistics
 from pathlib import Path
 
@@ -105,6 +106,51 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     assert main(args) == 0  # a second call trains nothing: the finished runs are reused
     assert weights.stat().st_mtime_ns == before
     assert "genpt: finetune" not in capsys.readouterr().out
+
+
+def pretrain_tiny(run: Path, steps: int) -> None:
+    """The fixture's pretraining (its corpus and tokenizer), `steps` steps of 4 x 64 tokens."""
+    root = run.parent
+    assert main(["pretrain", "--preset", "tiny", "--tokenizer", str(root / "tokenizer"), "--input", str(root / "corpus"),
+                 "--output_dir", str(run), "--max_steps", str(steps), "--batch_size", "4", "--seq_len", "64",
+                 "--eval_steps", str(steps), "--eval_tokens", "2048", "--warmup_steps", "2", "--mixed_precision", "no"]) == 0
+
+
+def test_a_row_credits_the_pretraining_its_runs_started_from(pretrained_run, tmp_path, capsys):
+    """A pretraining run can change after fine-tunes started from it (resumed after an interruption,
+    or made again, longer, in the same folder). Each fine-tune records what
+    it started from (pretraining.json); the table credits that, compare refuses to reuse runs
+    of the old weights, and a row never mixes runs of two amounts of pretraining."""
+    pretraining = pretrained_run.parent / "pretraining-goes-on"
+    shutil.rmtree(pretraining, ignore_errors=True)
+    shutil.copytree(pretrained_run, pretraining)
+    out = tmp_path / "compare"
+    args = ["compare", "--init", str(pretraining), "--tasks", "sst2", "--budget", "32", "--glue_dir", str(default_glue_dir()),
+            "--systems", "gpt", "--seeds", "1", "--num_train_epochs", "1", "--mixed_precision", "no", "--output_dir", str(out)]
+    assert main(args) == 0
+    early = out / "runs" / "sst2-gpt-seed1"
+    record = json.loads((early / "pretraining.json").read_text())
+    assert (record["init"], record["step"], record["tokens_seen"]) == (str(pretraining), 4, 4 * 4 * 64)
+
+    shutil.rmtree(pretraining)  # pretrained again, longer, in the same folder: 2,048 tokens
+    pretrain_tiny(pretraining, 8)
+    capsys.readouterr()
+    assert main(args) == 2  # the finished run is of the old weights: not reused, and nothing runs
+    captured = capsys.readouterr()
+    assert "sst2-gpt-seed1" in captured.err and "1,024" in captured.err and "2,048" in captured.err
+    assert "genpt: finetune" not in captured.out
+
+    assert main(["compare", "--runs", str(early), "--output_dir", str(tmp_path / "table")]) == 0
+    values = json.loads((tmp_path / "table" / "comparison.json").read_text())
+    assert values["systems"][0]["pretraining_tokens"] == 1024  # what it started from, not what the run has now
+
+    late = finetune_run(pretraining, out / "runs" / "late", "--init", str(pretraining), "--seed", "2",
+                        "--max_train_samples", "32", "--train_subset", "random")
+    assert json.loads((late / "pretraining.json").read_text())["tokens_seen"] == 2048
+    assert main(["compare", "--runs", str(out / "runs"), "--output_dir", str(tmp_path / "mixed")]) == 2
+    error = capsys.readouterr().err
+    assert str(early) in error and str(late) in error and "1,024" in error and "2,048" in error
+    assert not (tmp_path / "mixed").exists()
 
 
 def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path):
