@@ -24,7 +24,6 @@ runs are reused, so an interrupted comparison continues where it stopped.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import statistics
@@ -39,7 +38,7 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
-from genpt.subruns import ensure_finished
+from genpt.subruns import ensure_finished, has_checkpoint, is_finished
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -87,20 +86,29 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
 
 
 def check_not_stale(output_dir: Path) -> None:
-    """Finished runs are reused; not those whose pretraining run has trained on since they
-    started from it (its weights are no longer theirs). Checked before anything runs."""
+    """Runs are reused (finished) or resumed (checkpointed); not those started from a pretraining
+    run that has changed since (resumed, or made again): its weights are no longer theirs.
+    Checked before anything runs."""
     stale = []
-    for results in sorted(output_dir.glob("*/*/eval_results.json")):  # runs/ and selection/
-        if (start := read_pretraining_record(results.parent)) is None:
-            continue
-        now = pretraining_of(start["init"])
-        if not math.isnan(now[1]) and now[0] != start.get("tokens_seen"):
-            stale.append((results.parent, start, now[0]))
+    for record in sorted(output_dir.glob("*/*/pretraining.json")):  # runs/ and selection/
+        folder = record.parent
+        if not (is_finished(folder) or has_checkpoint(folder)):
+            continue  # started again from the new weights anyway
+        start = pretraining_record(folder)
+        now = pretraining_now(start.get("init"))
+        if now is not None and same_pretraining(start, now) is False:
+            stale.append((folder, start, now))
     if stale:
         folder, start, now = stale[0]
-        raise GenptError(f"--output_dir {output_dir}: {len(stale)} finished run(s), {folder.name} first, were fine-tuned from "
-                         f"{start['init']} at {start['tokens_seen']:,} pretraining tokens; it now has {now:,}. Remove them "
-                         "(or pass another --output_dir) to fine-tune from its new weights")
+        names = ", ".join(str(f.relative_to(output_dir)) for f, _, _ in stale[:3])
+        names += f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        raise GenptError(f"--output_dir {output_dir}: {names} started from {start['init']} at {_state(start)}; it is now at "
+                         f"{_state(now)}. Remove those runs (or pass another --output_dir) to fine-tune from its new weights")
+
+
+def _state(record: dict[str, Any]) -> str:
+    step, tokens = record["step"], record["tokens_seen"]  # same_pretraining found both
+    return f"step {step:,} ({tokens:,} tokens)"
 
 
 def cell_name(task: str, system: str, seed: int, learning_rate: float | None = None) -> str:
@@ -226,7 +234,7 @@ def read_cell(folder: Path) -> Cell:
     if not results_path.is_file():
         raise GenptError(f"{folder}: unfinished run (no eval_results.json)")
     results = json.loads(results_path.read_text())
-    tokens, seconds = pretraining_at_start(folder) or pretraining_of(finetune_options_.get("init"))
+    tokens, seconds = pretraining_of_cell(folder, finetune_options_.get("init"))
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
                 seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
@@ -243,32 +251,49 @@ def budget_of(finetune_options: dict[str, Any]) -> str:
     return "all" if count is None else f"{finetune_options.get('train_subset') or 'first'} {count}"
 
 
-def read_pretraining_record(folder: Path) -> dict[str, Any] | None:
+# Together they tell one saved state of a pretraining run from another (same step, new seed: other time).
+PRETRAINING_IDENTITY = ("step", "tokens_seen", "elapsed_seconds")
+
+
+def pretraining_record(folder: Path) -> dict[str, Any] | None:
     """What the fine-tuned run in `folder` recorded of its --init's pretraining when it started
-    ({"init", "step", "tokens_seen", "elapsed_seconds", ...}); None for runs that have no record
-    (from scratch, from a Hugging Face model, or made before 2026-12-07)."""
-    path = folder / "pretraining.json"  # genpt.pretrained.PRETRAINING_FILE; importing it would import torch
-    return json.loads(path.read_text()) if path.is_file() else None
+    ({"init", "step", "tokens_seen", "elapsed_seconds", "stop_reason"}); None for runs that have
+    no record (from scratch, from a Hugging Face model, or made before 2026-12-07)."""
+    return _read_json(folder / "pretraining.json")  # genpt.pretrained.PRETRAINING_FILE; importing it would import torch
 
 
-def pretraining_at_start(folder: Path) -> tuple[int, float] | None:
-    """(tokens, seconds) of the pretraining the run in `folder` started from, as it recorded then."""
-    record = read_pretraining_record(folder)
-    if record is None:
-        return None
-    return int(record.get("tokens_seen", 0)), float(record.get("elapsed_seconds", math.nan))
-
-
-@functools.lru_cache(maxsize=None)  # every cell of a row starts from the same run: read its state once
-def pretraining_of(init: str | None) -> tuple[int, float]:
-    """(tokens, seconds) of the pretraining run `init` as it is now, read from its
-    trainer_state.json; (0, 0) from scratch, NaN seconds when the run is no longer there."""
+def pretraining_now(init: str | None) -> dict[str, Any] | None:
+    """The pretraining run `init`'s trainer_state.json as it is now; None when `init` is
+    scratch, a Hugging Face model, or a folder that is no longer there."""
     if not init or init == "scratch":
-        return 0, 0.0
-    state = Path(init) / "trainer_state.json"
-    if not state.is_file():
-        return 0, math.nan
-    values = json.loads(state.read_text())
+        return None
+    return _read_json(Path(init) / "trainer_state.json")
+
+
+def same_pretraining(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Whether two records are of one saved state; None when either lacks a field to tell."""
+    if any(key not in a or key not in b for key in PRETRAINING_IDENTITY):
+        return None
+    return all(a[key] == b[key] for key in PRETRAINING_IDENTITY)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise GenptError(f"{path}: not valid JSON ({error})") from None
+
+
+def pretraining_of_cell(folder: Path, init: str | None) -> tuple[int, float]:
+    """(tokens, seconds) of pretraining a fine-tuned run started from: what it recorded then,
+    or for older runs what its --init holds now; (0, 0) from scratch, NaN seconds when unknown."""
+    values = pretraining_record(folder)
+    if values is None:
+        if not init or init == "scratch":
+            return 0, 0.0
+        values = pretraining_now(init) or {}
     return int(values.get("tokens_seen", 0)), float(values.get("elapsed_seconds", math.nan))
 
 
@@ -359,20 +384,27 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
         rows.append(Row(label, {t: [100 * c.score for c in task_cells] for t, task_cells in by_task.items()},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
-                        mine[0].pretraining_tokens, max(c.pretraining_seconds for c in mine),
+                        *row_pretraining(mine),
                         {t: other for t, task_cells in by_task.items() if (other := _other_scores(task_cells))}))
     return rows, tasks
 
 
 def check_one_pretraining(label: str, cells: list[Cell]) -> None:
     """A row is one model fine-tuned many times: runs that started from different amounts of
-    pretraining (the pretraining run went on between them) are different models."""
-    first = cells[0]
-    for cell in cells[1:]:
-        if cell.pretraining_tokens != first.pretraining_tokens:
-            raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {first.folder} started from "
-                             f"{first.pretraining_tokens:,} tokens, {cell.folder} from {cell.pretraining_tokens:,}; "
+    pretraining (the pretraining run went on between them) are different models. Runs whose
+    pretraining is unknown (an old run whose --init is gone: NaN seconds) are not compared."""
+    known = [c for c in cells if not math.isnan(c.pretraining_seconds)]
+    for cell in known[1:]:
+        if cell.pretraining_tokens != known[0].pretraining_tokens:
+            raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {known[0].folder} started from "
+                             f"{known[0].pretraining_tokens:,} tokens, {cell.folder} from {cell.pretraining_tokens:,}; "
                              "tabulate the runs of one pretraining (fine-tune the others again)")
+
+
+def row_pretraining(cells: list[Cell]) -> tuple[int, float]:
+    """(tokens, seconds) of the pretraining a row's runs started from (check_one_pretraining: one)."""
+    known = [c for c in cells if not math.isnan(c.pretraining_seconds)]
+    return (known[0].pretraining_tokens, known[0].pretraining_seconds) if known else (cells[0].pretraining_tokens, math.nan)
 
 
 def _other_scores(cells: list[Cell]) -> dict[str, list[float]]:

@@ -382,7 +382,7 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
                  *submissions):
         (output_dir / name).unlink(missing_ok=True)
     if pretrained.pretraining is not None:  # the pretraining run may go on after this: keep what it was now
-        record = {"init": pretrained.source, **pretrained.pretraining}
+        record = {"init": config.init, **pretrained.pretraining}  # the resolved path config.yaml holds
         write_json(output_dir / PRETRAINING_FILE, record)
     write_file_atomically(output_dir / "config.yaml",
                           lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config), config.arch)))

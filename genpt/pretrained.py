@@ -25,6 +25,9 @@ from genpt.errors import GenptError
 from genpt.models.gpt import GPT
 from genpt.tokenization import check_same_tokenizer, load_tokenizer
 
+PRETRAINING_KEYS = ("step", "tokens_seen", "elapsed_seconds", "stop_reason")
+PRETRAINING_FILE = "pretraining.json"  # in a fine-tuned run: its --init and that run's PRETRAINING_KEYS when it started
+
 
 @dataclass
 class Pretrained:
@@ -92,10 +95,6 @@ def _genpt_run(folder: Path, tokenizer: str | None, option: str) -> Pretrained:
     state = pretraining_state(folder)
     warn_if_interrupted(folder, values, state, option)
     return Pretrained(model, loaded, tokenizer_dir, source=str(folder), pretraining=state)
-
-
-PRETRAINING_KEYS = ("step", "tokens_seen", "elapsed_seconds", "stop_reason")
-PRETRAINING_FILE = "pretraining.json"  # in a fine-tuned run: its --init and that run's PRETRAINING_KEYS when it started
 
 
 def pretraining_state(folder: Path) -> dict | None:

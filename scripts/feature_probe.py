@@ -28,7 +28,6 @@ import torch
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 
 from genpt.atomic import write_file_atomically
-from genpt.baselines.compare import pretraining_of
 from genpt.data.collate import Collator, TaskDataset
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
@@ -65,8 +64,9 @@ def probe(init: str, task_name: str, data_dir: str, held_out_percentage: float, 
     fit_score = compute_metrics(task.metrics, fitted.predict(fit_x), fit_y)[task.main_metric]
     return {"init": init, "task": task.name, "train_examples": max_train_samples or "all", "metric": task.main_metric,
             "held_out": round(100 * score, 2), "fit": round(100 * fit_score, 2), "fit_examples": len(fit_y),
-            "held_out_examples": len(held_y), "alpha": float(fitted.alpha_), "pretraining_tokens": pretraining_of(init)[0],
-            "seed": seed, "seconds": round(time.perf_counter() - started, 1)}
+            "held_out_examples": len(held_y), "alpha": float(fitted.alpha_),
+            "pretraining_tokens": (pretrained.pretraining or {}).get("tokens_seen", 0), "seed": seed,
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 @torch.no_grad()

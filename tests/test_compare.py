@@ -152,6 +152,12 @@ def test_a_row_credits_the_pretraining_its_runs_started_from(pretrained_run, tmp
     assert str(early) in error and str(late) in error and "1,024" in error and "2,048" in error
     assert not (tmp_path / "mixed").exists()
 
+    (early / "pretraining.json").unlink()  # as a run made before the record existed,
+    shutil.rmtree(pretraining)  # whose --init is gone: its pretraining is unknown, and not compared
+    assert main(["compare", "--runs", str(out / "runs"), "--output_dir", str(tmp_path / "unknown")]) == 0
+    values = json.loads((tmp_path / "unknown" / "comparison.json").read_text())
+    assert values["systems"][0]["pretraining_tokens"] == 2048
+
 
 def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path):
     """--seeds runs each cell per seed and the JSON's mean and std are those of the seeds'
