@@ -38,7 +38,7 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
-from genpt.subruns import ensure_finished, has_checkpoint, is_finished
+from genpt.subruns import check_reusable, ensure_finished, pretraining_now, pretraining_record
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -71,7 +71,7 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
     finished runs; returns the dev run folders."""
     _check(config)
     output_dir = Path(output_dir)
-    check_not_stale(output_dir)
+    check_reusable_runs(config, output_dir)
     chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
               for task in config.tasks for name in config.systems}
     # seed by seed: a complete table exists after the first
@@ -85,32 +85,6 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
     return folders
 
 
-def check_not_stale(output_dir: Path) -> None:
-    """Runs are reused (finished) or resumed (checkpointed); not those started from a pretraining
-    run that has changed since (resumed, or made again): its weights are no longer theirs.
-    Checked before anything runs."""
-    stale = []
-    for record in sorted(output_dir.glob("*/*/pretraining.json")):  # runs/ and selection/
-        folder = record.parent
-        if not (is_finished(folder) or has_checkpoint(folder)):
-            continue  # started again from the new weights anyway
-        start = pretraining_record(folder)
-        now = pretraining_now(start.get("init"))
-        if now is not None and same_pretraining(start, now) is False:
-            stale.append((folder, start, now))
-    if stale:
-        folder, start, now = stale[0]
-        names = ", ".join(str(f.relative_to(output_dir)) for f, _, _ in stale[:3])
-        names += f" and {len(stale) - 3} more" if len(stale) > 3 else ""
-        raise GenptError(f"--output_dir {output_dir}: {names} started from {start['init']} at {_state(start)}; it is now at "
-                         f"{_state(now)}. Remove those runs (or pass another --output_dir) to fine-tune from its new weights")
-
-
-def _state(record: dict[str, Any]) -> str:
-    step, tokens = record["step"], record["tokens_seen"]  # same_pretraining found both
-    return f"step {step:,} ({tokens:,} tokens)"
-
-
 def cell_name(task: str, system: str, seed: int, learning_rate: float | None = None) -> str:
     return f"{task}-{system}-seed{seed}" + (f"-lr{learning_rate:g}" if learning_rate is not None else "")
 
@@ -119,20 +93,48 @@ def select_learning_rate(config: CompareConfig, system: System, task: str, outpu
     """The rate this (system, task) scores best with on the held-out part of its training set;
     every rate of the grid is tried with the first seed. Without a search, the default rate."""
     grid = config.learning_rates
-    if not grid:
-        return PAPER_LEARNING_RATE if system.pretrained else config.baseline_learning_rate
-    if len(grid) == 1:
-        return grid[0]
+    if not searches(config):
+        return unsearched_rate(config, system)
     seed, scores = config.seeds[0], {}
     for i, rate in enumerate(grid, start=1):
         folder = output_dir / "selection" / cell_name(task, system.name, seed, rate)
-        options = {**finetune_options(config, system, task, seed, rate),
-                   "validation_split_percentage": config.selection_split_percentage}
-        ensure_finished(options, folder, output_dir / "configs" / "selection", show_progress, position=(i, len(grid)))
+        ensure_finished(selection_options(config, system, task, seed, rate), folder, output_dir / "configs" / "selection",
+                        show_progress, position=(i, len(grid)))
         scores[rate] = read_cell(folder).score
     best = max(grid, key=lambda rate: _comparable(scores[rate]))  # ties: the first rate of the grid
     record_selection(output_dir, task, system.name, scores, best, config.selection_split_percentage)
     return best
+
+
+def searches(config: CompareConfig) -> bool:
+    return bool(config.learning_rates) and len(config.learning_rates) > 1
+
+
+def unsearched_rate(config: CompareConfig, system: System) -> float:
+    if config.learning_rates:
+        return config.learning_rates[0]
+    return PAPER_LEARNING_RATE if system.pretrained else config.baseline_learning_rate
+
+
+def selection_options(config: CompareConfig, system: System, task: str, seed: int, rate: float) -> dict[str, Any]:
+    return {**finetune_options(config, system, task, seed, rate), "validation_split_percentage": config.selection_split_percentage}
+
+
+def check_reusable_runs(config: CompareConfig, output_dir: Path) -> None:
+    """Before anything runs: each run this call would reuse was made with the options it asks
+    for (with a search, a dev run's rate is checked once the search has chosen it)."""
+    seed = config.seeds[0]
+    for task in config.tasks:
+        for name in config.systems:
+            system = SYSTEMS[name]
+            if searches(config):
+                for rate in config.learning_rates:
+                    check_reusable(selection_options(config, system, task, seed, rate),
+                                   output_dir / "selection" / cell_name(task, name, seed, rate), output_dir / "configs" / "selection")
+            for each_seed in config.seeds:
+                check_reusable(finetune_options(config, system, task, each_seed, unsearched_rate(config, system)),
+                               output_dir / "runs" / cell_name(task, name, each_seed), output_dir / "configs",
+                               ignore=("learning_rate",) if searches(config) else ())
 
 
 def record_selection(output_dir: Path, task: str, system: str, scores: dict[float, float], best: float,
@@ -249,41 +251,6 @@ def budget_of(finetune_options: dict[str, Any]) -> str:
     made before that option existed took the first N)."""
     count = finetune_options.get("max_train_samples")
     return "all" if count is None else f"{finetune_options.get('train_subset') or 'first'} {count}"
-
-
-# Together they tell one saved state of a pretraining run from another (same step, new seed: other time).
-PRETRAINING_IDENTITY = ("step", "tokens_seen", "elapsed_seconds")
-
-
-def pretraining_record(folder: Path) -> dict[str, Any] | None:
-    """What the fine-tuned run in `folder` recorded of its --init's pretraining when it started
-    ({"init", "step", "tokens_seen", "elapsed_seconds", "stop_reason"}); None for runs that have
-    no record (from scratch, from a Hugging Face model, or made before 2026-12-07)."""
-    return _read_json(folder / "pretraining.json")  # genpt.pretrained.PRETRAINING_FILE; importing it would import torch
-
-
-def pretraining_now(init: str | None) -> dict[str, Any] | None:
-    """The pretraining run `init`'s trainer_state.json as it is now; None when `init` is
-    scratch, a Hugging Face model, or a folder that is no longer there."""
-    if not init or init == "scratch":
-        return None
-    return _read_json(Path(init) / "trainer_state.json")
-
-
-def same_pretraining(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
-    """Whether two records are of one saved state; None when either lacks a field to tell."""
-    if any(key not in a or key not in b for key in PRETRAINING_IDENTITY):
-        return None
-    return all(a[key] == b[key] for key in PRETRAINING_IDENTITY)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise GenptError(f"{path}: not valid JSON ({error})") from None
 
 
 def pretraining_of_cell(folder: Path, init: str | None) -> tuple[int, float]:

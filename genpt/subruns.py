@@ -1,10 +1,12 @@
 """Runs made of other runs (`genpt compare`, `genpt eval layers`): each part is an ordinary
 `genpt finetune` run folder, run in a process of its own, as a user would run it. Stages
-never import each other; this starts the command instead.
+never import each other; this starts the command instead. A finished (or checkpointed) part
+is reused only when it is the run asked for: the same options, the same pretraining.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -24,6 +26,7 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     (its eval_results.json exists). An interrupted run resumes where it stopped; Ctrl-C stops
     the whole (exit 130), so running the same command again continues it. `position`, (i, n):
     this is run i of the n a long command makes, which its start line says."""
+    check_reusable(options, folder, configs_dir)
     if is_finished(folder):
         return
     where = f" (run {position[0]} of {position[1]})" if position else ""
@@ -42,6 +45,50 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
                          f"{' '.join(map(shlex.quote, argv))}")
 
 
+def check_reusable(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = ()) -> None:
+    """A finished (or checkpointed) run is reused only if it is the run asked for: made with
+    these options (a call that asks for 5 epochs must not be answered with a run of 3), and
+    from the pretraining its --init holds now (not from weights since resumed or made again).
+    `ignore`: options not known yet (a rate a search has still to choose)."""
+    if is_finished(folder) or has_checkpoint(folder):
+        check_same_options(options, folder, configs_dir, ignore)
+        check_same_pretraining(folder)
+
+
+def check_same_options(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = ()) -> None:
+    """The options a run was started with are in configs_dir/NAME.yaml; runs without one are not checked."""
+    saved_file = configs_dir / f"{folder.name}.yaml"
+    if not saved_file.is_file():
+        return
+    saved = yaml.safe_load(saved_file.read_text()) or {}
+    wanted = yaml.safe_load(yaml.safe_dump(options))  # as the file would hold them
+    changed = [key for key in sorted(set(saved) | set(wanted))
+               if key not in ignore and not _same_option(saved.get(key), wanted.get(key))]
+    if changed:
+        said = ", ".join(f"{key} {saved.get(key)!r} (asked now: {wanted.get(key)!r})" for key in changed)
+        raise GenptError(f"{folder}: made with {said} ({saved_file}); remove the folder (or pass another --output_dir) "
+                         "to make it with this call's options")
+
+
+def check_same_pretraining(folder: Path) -> None:
+    start = pretraining_record(folder)
+    now = pretraining_now(start.get("init")) if start else None
+    if now is not None and same_pretraining(start, now) is False:
+        raise GenptError(f"{folder}: started from {start['init']} at {_state(start)}; it is now at {_state(now)}. Remove "
+                         "the folder (or pass another --output_dir) to fine-tune from its new weights")
+
+
+def _state(record: dict[str, Any]) -> str:
+    return f"step {record['step']:,} ({record['tokens_seen']:,} tokens)"  # same_pretraining found both
+
+
+def _same_option(a: Any, b: Any) -> bool:
+    """Equal, or strings that name the same existing file or folder (../data and /work/data)."""
+    if a == b:
+        return True
+    return isinstance(a, str) and isinstance(b, str) and Path(a).exists() and Path(a).resolve() == Path(b).resolve()
+
+
 def is_finished(folder: Path) -> bool:
     return (folder / "eval_results.json").is_file()
 
@@ -49,3 +96,38 @@ def is_finished(folder: Path) -> bool:
 def has_checkpoint(folder: Path) -> bool:
     """An unfinished run that ensure_finished resumes rather than starts again."""
     return any((folder / "checkpoints").glob("step-*"))
+
+
+# Together they tell one saved state of a pretraining run from another (same step, new seed: other time).
+PRETRAINING_IDENTITY = ("step", "tokens_seen", "elapsed_seconds")
+
+
+def pretraining_record(folder: Path) -> dict[str, Any] | None:
+    """What the fine-tuned run in `folder` recorded of its --init's pretraining when it started
+    ({"init", "step", "tokens_seen", "elapsed_seconds", "stop_reason"}); None for runs that have
+    no record (from scratch, from a Hugging Face model, or made before 2026-12-07)."""
+    return _read_json(folder / "pretraining.json")  # genpt.pretrained.PRETRAINING_FILE; importing it would import torch
+
+
+def pretraining_now(init: str | None) -> dict[str, Any] | None:
+    """The pretraining run `init`'s trainer_state.json as it is now; None when `init` is
+    scratch, a Hugging Face model, or a folder that is no longer there."""
+    if not init or init == "scratch":
+        return None
+    return _read_json(Path(init) / "trainer_state.json")
+
+
+def same_pretraining(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """Whether two records are of one saved state; None when either lacks a field to tell."""
+    if any(key not in a or key not in b for key in PRETRAINING_IDENTITY):
+        return None
+    return all(a[key] == b[key] for key in PRETRAINING_IDENTITY)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise GenptError(f"{path}: not valid JSON ({error})") from None

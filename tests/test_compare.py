@@ -106,6 +106,11 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     assert main(args) == 0  # a second call trains nothing: the finished runs are reused
     assert weights.stat().st_mtime_ns == before
     assert "genpt: finetune" not in capsys.readouterr().out
+    more_epochs = [*args[:-2], "--num_train_epochs", "2", *args[-2:]]  # but not for a call that asks for other options
+    assert main(more_epochs) == 2
+    captured = capsys.readouterr()
+    assert "sst2-gpt-seed42: made with num_train_epochs 1 (asked now: 2)" in captured.err
+    assert "genpt: finetune" not in captured.out and weights.stat().st_mtime_ns == before
 
 
 def pretrain_tiny(run: Path, steps: int) -> None:
