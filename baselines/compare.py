@@ -38,7 +38,7 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
-from genpt.subruns import check_reusable, ensure_finished, pretraining_now, pretraining_record
+from genpt.subruns import check_reusable, ensure_finished, is_finished, pretraining_now, pretraining_record
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -97,11 +97,11 @@ def select_learning_rate(config: CompareConfig, system: System, task: str, outpu
         return unsearched_rate(config, system)
     seed, scores = config.seeds[0], {}
     for i, rate in enumerate(grid, start=1):
-        folder = output_dir / "selection" / cell_name(task, system.name, seed, rate)
+        folder = selection_folder(output_dir, task, system, seed, rate)
         ensure_finished(selection_options(config, system, task, seed, rate), folder, output_dir / "configs" / "selection",
                         show_progress, position=(i, len(grid)))
         scores[rate] = read_cell(folder).score
-    best = max(grid, key=lambda rate: _comparable(scores[rate]))  # ties: the first rate of the grid
+    best = best_rate(grid, scores)
     record_selection(output_dir, task, system.name, scores, best, config.selection_split_percentage)
     return best
 
@@ -120,21 +120,33 @@ def selection_options(config: CompareConfig, system: System, task: str, seed: in
     return {**finetune_options(config, system, task, seed, rate), "validation_split_percentage": config.selection_split_percentage}
 
 
+def selection_folder(output_dir: Path, task: str, system: System, seed: int, rate: float) -> Path:
+    return output_dir / "selection" / cell_name(task, system.name, seed, rate)
+
+
+def best_rate(grid: list[float], scores: dict[float, float]) -> float:
+    return max(grid, key=lambda rate: _comparable(scores[rate]))  # ties: the first rate of the grid
+
+
 def check_reusable_runs(config: CompareConfig, output_dir: Path) -> None:
     """Before anything runs: each run this call would reuse was made with the options it asks
-    for (with a search, a dev run's rate is checked once the search has chosen it)."""
+    for. With a search, a dev run's rate is known when every selection run of its (task, system)
+    has finished; until then it is checked when the search has chosen it."""
     seed = config.seeds[0]
     for task in config.tasks:
         for name in config.systems:
-            system = SYSTEMS[name]
+            system, rate, ignore = SYSTEMS[name], unsearched_rate(config, SYSTEMS[name]), ()
             if searches(config):
-                for rate in config.learning_rates:
-                    check_reusable(selection_options(config, system, task, seed, rate),
-                                   output_dir / "selection" / cell_name(task, name, seed, rate), output_dir / "configs" / "selection")
+                folders = {r: selection_folder(output_dir, task, system, seed, r) for r in config.learning_rates}
+                for r, folder in folders.items():
+                    check_reusable(selection_options(config, system, task, seed, r), folder, output_dir / "configs" / "selection")
+                if all(is_finished(folder) for folder in folders.values()):
+                    rate = best_rate(config.learning_rates, {r: read_cell(folder).score for r, folder in folders.items()})
+                else:
+                    ignore = ("learning_rate",)
             for each_seed in config.seeds:
-                check_reusable(finetune_options(config, system, task, each_seed, unsearched_rate(config, system)),
-                               output_dir / "runs" / cell_name(task, name, each_seed), output_dir / "configs",
-                               ignore=("learning_rate",) if searches(config) else ())
+                check_reusable(finetune_options(config, system, task, each_seed, rate),
+                               output_dir / "runs" / cell_name(task, name, each_seed), output_dir / "configs", ignore)
 
 
 def record_selection(output_dir: Path, task: str, system: str, scores: dict[float, float], best: float,

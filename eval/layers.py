@@ -17,7 +17,7 @@ from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
-from genpt.subruns import ensure_finished
+from genpt.subruns import check_reusable, ensure_finished
 
 
 def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path, finetune_options: dict[str, Any],
@@ -34,10 +34,12 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     metric = get_task(task).main_metric
     scores = {}
     counts = sorted(set(layers))
-    for i, n in enumerate(counts, start=1):
-        folder = output_dir / "runs" / f"{task}-layers{n}"
-        ensure_finished({**finetune_options, "task": task, "init": str(init), "transfer_layers": n}, folder,
-                        output_dir / "configs", show_progress, position=(i, len(counts)))
+    runs = {n: (output_dir / "runs" / f"{task}-layers{n}", {**finetune_options, "task": task, "init": str(init), "transfer_layers": n})
+            for n in counts}
+    for folder, options in runs.values():  # before anything runs: a finished run is reused only if it is the one asked for
+        check_reusable(options, folder, output_dir / "configs")
+    for i, (n, (folder, options)) in enumerate(runs.items(), start=1):
+        ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(counts)))
         scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
     summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": get_task(task).chance_score,
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from genpt.atomic import write_file_atomically
+from genpt.config import read_yaml_mapping
 from genpt.errors import GenptError
 
 
@@ -26,7 +27,7 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     (its eval_results.json exists). An interrupted run resumes where it stopped; Ctrl-C stops
     the whole (exit 130), so running the same command again continues it. `position`, (i, n):
     this is run i of the n a long command makes, which its start line says."""
-    check_reusable(options, folder, configs_dir)
+    check_reusable(options, folder, configs_dir, command=command)
     if is_finished(folder):
         return
     where = f" (run {position[0]} of {position[1]})" if position else ""
@@ -45,48 +46,62 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
                          f"{' '.join(map(shlex.quote, argv))}")
 
 
-def check_reusable(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = ()) -> None:
+def check_reusable(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = (),
+                   command: str = "finetune") -> None:
     """A finished (or checkpointed) run is reused only if it is the run asked for: made with
     these options (a call that asks for 5 epochs must not be answered with a run of 3), and
     from the pretraining its --init holds now (not from weights since resumed or made again).
     `ignore`: options not known yet (a rate a search has still to choose)."""
     if is_finished(folder) or has_checkpoint(folder):
-        check_same_options(options, folder, configs_dir, ignore)
+        check_same_options(options, folder, configs_dir, ignore, command)
         check_same_pretraining(folder)
 
 
-def check_same_options(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = ()) -> None:
-    """The options a run was started with are in configs_dir/NAME.yaml; runs without one are not checked."""
-    saved_file = configs_dir / f"{folder.name}.yaml"
-    if not saved_file.is_file():
+def check_same_options(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = (),
+                       command: str = "finetune") -> None:
+    """Each option asked for against the run's own config.yaml (every option, local paths made
+    absolute); an option the run was started with (configs_dir/NAME.yaml) and not asked for now
+    is a difference too: leaving out a budget asks for the whole training set."""
+    run_config = folder / "config.yaml"
+    if not run_config.is_file():
         return
-    saved = yaml.safe_load(saved_file.read_text()) or {}
-    wanted = yaml.safe_load(yaml.safe_dump(options))  # as the file would hold them
-    changed = [key for key in sorted(set(saved) | set(wanted))
-               if key not in ignore and not _same_option(saved.get(key), wanted.get(key))]
+    made = read_yaml_mapping(run_config).get(command) or {}
+    given_file = configs_dir / f"{folder.name}.yaml"
+    given = read_yaml_mapping(given_file) if given_file.is_file() else {}
+    wanted = yaml.safe_load(yaml.safe_dump(options))  # as a config file holds them
+    changed = []
+    for key in sorted(set(wanted) | set(given)):
+        if key in ignore:
+            continue
+        if wanted.get(key) is None and given.get(key) is not None:
+            changed.append(f"{key} {given[key]!r} (not asked now)")
+        elif wanted.get(key) is not None and key in made and not _same_option(made[key], wanted[key]):
+            changed.append(f"{key} {made[key]!r} (asked now: {wanted[key]!r})")
     if changed:
-        said = ", ".join(f"{key} {saved.get(key)!r} (asked now: {wanted.get(key)!r})" for key in changed)
-        raise GenptError(f"{folder}: made with {said} ({saved_file}); remove the folder (or pass another --output_dir) "
-                         "to make it with this call's options")
+        raise GenptError(f"{folder}: made with {', '.join(changed)} ({run_config}); remove the folder (or pass another "
+                         "--output_dir) to make it with this call's options")
 
 
 def check_same_pretraining(folder: Path) -> None:
     start = pretraining_record(folder)
     now = pretraining_now(start.get("init")) if start else None
     if now is not None and same_pretraining(start, now) is False:
-        raise GenptError(f"{folder}: started from {start['init']} at {_state(start)}; it is now at {_state(now)}. Remove "
-                         "the folder (or pass another --output_dir) to fine-tune from its new weights")
+        raise GenptError(f"{folder}: started from {start['init']} at {_state(start)} (its pretraining.json); it is now at "
+                         f"{_state(now)}. Remove the folder (or pass another --output_dir) to fine-tune from its new weights")
 
 
 def _state(record: dict[str, Any]) -> str:
     return f"step {record['step']:,} ({record['tokens_seen']:,} tokens)"  # same_pretraining found both
 
 
-def _same_option(a: Any, b: Any) -> bool:
-    """Equal, or strings that name the same existing file or folder (../data and /work/data)."""
-    if a == b:
+def _same_option(made: Any, wanted: Any) -> bool:
+    """Equal, or a path asked for (relative to here) that is the folder the run used (absolute)."""
+    if made == wanted:
         return True
-    return isinstance(a, str) and isinstance(b, str) and Path(a).exists() and Path(a).resolve() == Path(b).resolve()
+    if not (isinstance(made, str) and isinstance(wanted, str)):
+        return False
+    path = Path(wanted).expanduser()
+    return path.exists() and str(path.resolve()) == made
 
 
 def is_finished(folder: Path) -> bool:

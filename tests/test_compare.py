@@ -111,6 +111,10 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     captured = capsys.readouterr()
     assert "sst2-gpt-seed42: made with num_train_epochs 1 (asked now: 2)" in captured.err
     assert "genpt: finetune" not in captured.out and weights.stat().st_mtime_ns == before
+    budget = args.index("--budget")
+    whole_sets = args[:budget] + args[budget + 2:]  # no budget: every training example
+    assert main(whole_sets) == 2
+    assert "made with max_train_samples 32 (not asked now)" in capsys.readouterr().err
 
 
 def pretrain_tiny(run: Path, steps: int) -> None:
@@ -164,14 +168,15 @@ def test_a_row_credits_the_pretraining_its_runs_started_from(pretrained_run, tmp
     assert values["systems"][0]["pretraining_tokens"] == 2048
 
 
-def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path):
+def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretrained_run, tmp_path, capsys):
     """--seeds runs each cell per seed and the JSON's mean and std are those of the seeds'
     scores; --learning_rates trains once per rate with part of the training set held out, and
     the dev runs use the rate that scored best there."""
-    assert main(["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "48", "--glue_dir",
-                 str(default_glue_dir()), "--systems", "gpt", "--num_train_epochs", "1", "--seeds", "1,2,3",
-                 "--learning_rates", "1e-5", "3e-3", "--selection_split_percentage", "25", "--task_options",
-                 "sst2.max_eval_samples=60", "sst2.batch_size=16", "--output_dir", str(tmp_path)]) == 0
+    args = ["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "48", "--glue_dir",
+            str(default_glue_dir()), "--systems", "gpt", "--num_train_epochs", "1", "--seeds", "1,2,3",
+            "--learning_rates", "1e-5", "3e-3", "--selection_split_percentage", "25", "--task_options",
+            "sst2.max_eval_samples=60", "sst2.batch_size=16", "--output_dir", str(tmp_path)]
+    assert main(args) == 0
     selection = json.loads((tmp_path / "selection.json").read_text())["choices"][0]
     held_out = {}
     for rate in ("1e-05", "0.003"):
@@ -200,6 +205,10 @@ def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretra
     assert cell == f"{statistics.fmean(scores):.1f} ± {statistics.stdev(scores):.1f}"
     # the JSON alone draws the same table (docs/results.md's is drawn from it)
     assert markdown_table(*rows_from_json(values)) in (tmp_path / "comparison.md").read_text()
+    # a second call reuses all of it: the dev runs' rate is the one the finished search chose
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "genpt: finetune" not in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not (GLUE / "MRPC").is_dir(), reason="../shared/data/glue/MRPC not present")
