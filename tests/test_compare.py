@@ -135,7 +135,8 @@ def test_a_row_credits_the_pretraining_its_runs_started_from(pretrained_run, tmp
     shutil.copytree(pretrained_run, pretraining)
     out = tmp_path / "compare"
     args = ["compare", "--init", str(pretraining), "--tasks", "sst2", "--budget", "32", "--glue_dir", str(default_glue_dir()),
-            "--systems", "gpt", "--seeds", "1", "--num_train_epochs", "1", "--mixed_precision", "no", "--output_dir", str(out)]
+            "--systems", "gpt", "--seeds", "1", "--num_train_epochs", "1", "--mixed_precision", "no", "--task_options",
+            "sst2.max_eval_samples=40", "--output_dir", str(out)]
     assert main(args) == 0
     early = out / "runs" / "sst2-gpt-seed1"
     record = json.loads((early / "pretraining.json").read_text())
