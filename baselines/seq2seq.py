@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt import engine
-from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically
 from genpt.baselines.config import Seq2SeqConfig
 from genpt.data.transformations import SpecialIds
 from genpt.errors import GenptError
@@ -283,6 +283,8 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
+    if config.init != "scratch" and Path(config.init).expanduser().exists():  # a run beside or below it is fine
+        refuse_nested(output_dir, config.init, source_option="--init", inside_ok=True)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     engine.check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a trained model",
                      finished_file="eval_results.json")

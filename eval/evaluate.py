@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genpt.atomic import refuse_nested
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
@@ -23,6 +24,8 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
                  batch_size: int = 64, max_eval_samples: int | None = None) -> dict[str, Any]:
     """Metrics of the run's model on a labelled split; with `output_dir`, also
     eval_results.json and predictions_dev.tsv there. Returns the metrics by name."""
+    if output_dir is not None:  # the run's own eval_results.json is what compare and export read
+        refuse_nested(output_dir, run_dir, source_option="--run")
     run = load_task_run(run_dir)
     if task is not None and task != run.task.name:
         get_task(task)  # an unknown name gets the list of known tasks

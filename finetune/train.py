@@ -27,7 +27,7 @@ import torch
 
 from genpt import checkpoint as ckpt
 from genpt import engine
-from genpt.atomic import write_file_atomically, write_folder_atomically
+from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically
 from genpt.config import check_training_arguments
 from genpt.data import tasks as task_registry
 from genpt.data.collate import Collator, TaskDataset, eval_loader
@@ -65,6 +65,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     from accelerate.utils import set_seed
 
     output_dir = Path(output_dir)
+    if config.init != "scratch" and Path(config.init).expanduser().exists():  # a run beside or below it is fine
+        refuse_nested(output_dir, config.init, source_option="--init", inside_ok=True)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     engine.check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a fine-tuned model",
                      finished_file="eval_results.json")

@@ -120,9 +120,12 @@ def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], boo
                          "or choose another folder")
 
 
-def refuse_nested(output_dir: str | Path, source: str | Path, *, option: str = "--output_dir", source_option: str) -> None:
-    """Refuse an output folder that is, holds, or lies inside the folder it is made from."""
-    output, origin = Path(output_dir).resolve(), Path(source).resolve()
-    if output == origin or origin in output.parents or output in origin.parents:
-        raise GenptError(f"{option} {output_dir}: must lie outside {source_option} {source} (and not hold it); "
-                         "choose a folder of its own")
+def refuse_nested(output_dir: str | Path, source: str | Path, *, option: str = "--output_dir", source_option: str,
+                  inside_ok: bool = False) -> None:
+    """Refuse an output folder that is, holds, or (unless `inside_ok`) lies inside the folder it
+    is made from: starting again there would delete what it is made from."""
+    output, origin = Path(output_dir).expanduser().resolve(), Path(source).expanduser().resolve()
+    if output == origin or output in origin.parents:
+        raise GenptError(f"{option} {output_dir}: must not be or hold {source_option} {source}; choose a folder of its own")
+    if origin in output.parents and not inside_ok:
+        raise GenptError(f"{option} {output_dir}: must lie outside {source_option} {source}; choose a folder of its own")
