@@ -201,7 +201,9 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
 def write_outputs(summary: dict[str, Any], output_dir: Path, several: bool) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     write_file_atomically(output_dir / "zeroshot.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
-    if not several:
+    if not several:  # one checkpoint has no curve: an earlier call's would sit beside this call's JSON
+        for earlier in ("zeroshot.md", "zeroshot.png"):
+            (output_dir / earlier).unlink(missing_ok=True)
         return
     tasks = summary["tasks"]
     steps = sorted({int(s) for values in tasks.values() for s in values["by_step"]})

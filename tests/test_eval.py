@@ -133,6 +133,10 @@ def test_zeroshot_heuristics_pick_what_the_model_prefers(opinionated_run, tmp_pa
     steps = list(summary["tasks"]["sst2"]["by_step"])
     assert steps == sorted(steps, key=int) and steps[-1] == "300"  # checkpoints in step order, the final model last
     assert {"zeroshot.json", "zeroshot.md", "zeroshot.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    # the final model alone, into the same folder: no curve, and not the earlier call's beside it
+    evaluate_zeroshot(str(opinionated_run), ["sst2"], glue_dir=str(glue), checkpoints="final", output_dir=str(tmp_path / "out"),
+                      show_progress=False)
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"zeroshot.json"}
 
 
 def test_the_cola_threshold_is_chosen_on_train_only():

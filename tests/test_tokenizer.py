@@ -179,6 +179,10 @@ def test_existing_tokenizer_is_replaced_but_other_folders_are_not(trained, tmp_p
     ]  # no temporary folders left
     with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace them"):
         train_tokenizer([corpus], output_dir=tmp_path, vocab_size=300, show_progress=False)
+    (target / "model.safetensors").write_bytes(b"the user's weights")  # a model folder with its tokenizer in it
+    with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace them"):
+        train_tokenizer([corpus], output_dir=target, vocab_size=300, show_progress=False)
+    assert (target / "model.safetensors").read_bytes() == b"the user's weights"
 
 
 def test_too_small_vocabulary_is_an_error(tmp_path):

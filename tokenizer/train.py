@@ -278,10 +278,16 @@ def _versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- output folder
 
 
+# what a tokenizer folder holds; a folder with anything else (a model's weights, a genpt export,
+# the user's notes) is not an earlier tokenizer to replace, even with a tokenizer.json in it
+TOKENIZER_FOLDER_FILES = {STATS_FILE, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
+
+
 def _check_replaceable(output_dir: Path) -> None:
     """Replace only an empty folder or an earlier tokenizer, never anything else."""
     check_output_folder(output_dir, what="a tokenizer folder", overwrite_option=None,
-                        is_ours=lambda folder: (folder / STATS_FILE).is_file() or (folder / "tokenizer.json").is_file())
+                        is_ours=lambda folder: (folder / "tokenizer.json").is_file()
+                        and all(entry.name in TOKENIZER_FOLDER_FILES for entry in folder.iterdir()))
 
 
 # --------------------------------------------------------------------------- statistics
