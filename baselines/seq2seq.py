@@ -286,7 +286,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     if config.init != "scratch" and Path(config.init).expanduser().exists():  # a run beside or below it is fine
         refuse_nested(output_dir, config.init, source_option="--init", inside_ok=True)
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    engine.check_run_folder(output_dir, resuming=resume_from is not None, overwrite=overwrite, holds="a trained model",
+    engine.check_run_folder(output_dir, resume_from=resume_from, overwrite=overwrite, holds="a trained model",
                      finished_file="eval_results.json")
     _check_options(config)
     if resume_from is not None:

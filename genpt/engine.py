@@ -426,14 +426,16 @@ def _epoch_sampler(loader: Any) -> EpochSampler | None:
 # ---- starting and resuming ------------------------------------------------------------------------------
 
 
-def check_run_folder(output_dir: Path, *, resuming: bool, overwrite: bool, holds: str, finished_file: str,
+def check_run_folder(output_dir: Path, *, resume_from: Path | None, overwrite: bool, holds: str, finished_file: str,
                      overwrite_option: str | None = "--overwrite_output_dir") -> None:
     """May a run write `output_dir`? Refuse a file, a folder of the user's own files, a
     finished run (its `finished_file` exists) unless `overwrite`, and an unfinished run
-    (checkpoints) unless resuming it or `overwrite`."""
+    (checkpoints) unless resuming it or `overwrite`. A checkpoint of another folder starts a
+    run here: the folder is checked as for a new run."""
     if output_dir.exists() and not output_dir.is_dir():
         raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
-    if resuming or not output_dir.is_dir() or not any(output_dir.iterdir()):
+    resuming_here = resume_from is not None and output_dir.resolve() in Path(resume_from).resolve().parents
+    if resuming_here or not output_dir.is_dir() or not any(output_dir.iterdir()):
         return
     if not is_run_folder(output_dir):
         raise GenptError(f"--output_dir {output_dir}: holds files that are not a genpt run; refusing to write there "

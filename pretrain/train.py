@@ -63,7 +63,7 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     output_dir = Path(output_dir)
     # Every check comes before anything is written: a refused command leaves no trace.
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
-    check_run_folder(output_dir, resuming=resume_from is not None, overwrite=False, holds="a run",
+    check_run_folder(output_dir, resume_from=resume_from, overwrite=False, holds="a run",
                      finished_file=ckpt.MODEL_FILE, overwrite_option=None)
     init_model = None
     if run.training.init and resume_from is None:

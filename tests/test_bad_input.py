@@ -159,6 +159,9 @@ CASES = [
     Case("resume with another model", lambda i: ["pretrain", "--preset", "mini", "--tokenizer", str(i.tokenizer), "--input",
                                                  str(i.corpus), "--output_dir", str(i.copy_run("out")), "--resume", "auto"],
          "model config differs from the checkpoint's"),
+    Case("resume another run's checkpoint into the user's folder",
+         lambda i: i.pretrain("--resume", str(checkpoint_of(i.run)), output="mine") if i.file("mine/notes.txt", "x") else [],
+         "holds files that are not a genpt run", "mine"),
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
