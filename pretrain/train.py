@@ -58,41 +58,20 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
 
     `resume` is a checkpoint folder, or "auto" for the newest one in `output_dir`.
     """
-    from accelerate.utils import set_seed
-
     output_dir = Path(output_dir)
     # Every check comes before anything is written: a refused command leaves no trace.
     resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
     check_run_folder(output_dir, resume_from=resume_from, overwrite=False, holds="a run",
                      finished_file=ckpt.MODEL_FILE, overwrite_option=None)
-    init_model = None
-    if run.training.init and resume_from is None:
-        run, init_model = _from_init(run, output_dir)
-    run = _resolve(run)
-    t = run.training
-    config = flat_config(run)
-    if resume_from is not None:
-        check_resumable(resume_from, config, RESUME_KEYS)
-
-    accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
-    set_seed(t.seed, device_specific=True)  # different dropout masks on each process
     cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
     new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
-    with accelerator.main_process_first():  # one process prepares, the others reuse
-        corpus = prepare_corpus(
-            run.data.inputs, run.data.tokenizer, cache_dir,
-            validation_fraction=run.data.validation_fraction, validation_inputs=run.data.validation_inputs,
-            seed=t.seed, show_progress=show_progress and accelerator.is_main_process, **run.data.read_options(),
-            must_match=saved_config(resume_from).get("corpus_sha256") if resume_from is not None else None,
-        )
-    config["corpus_sha256"] = corpus.content_sha256  # saved with each checkpoint: what a resume must find
-    try:
-        _check_validation_size(corpus, t)
-    except GenptError:  # refused: take back the folders this command made
-        if accelerator.is_main_process:
-            for folder in new_folders:
-                shutil.rmtree(folder, ignore_errors=True)
+    try:  # the corpus is checked as it is read, into folders this command may have made: refused, they go
+        run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
+    except GenptError:
+        for folder in new_folders:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
+    t = run.training
     if accelerator.is_main_process:
         clean_run_folder(output_dir)
         _write_run_folder(run, output_dir)
@@ -233,6 +212,34 @@ def lr_multiplier(step: int, t: TrainingConfig) -> float:
         return (step + 1) / t.warmup_steps
     progress = min(1.0, (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps))
     return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _prepare(run: RunConfig, output_dir: Path, cache_dir: Path, resume_from: Path | None, show_progress: bool):
+    """Every check of the run's inputs, the tokenized corpus and the accelerator: (run resolved,
+    the --init model or None, corpus, the flat config checkpoints save, accelerator)."""
+    from accelerate.utils import set_seed
+
+    init_model = None
+    if run.training.init and resume_from is None:
+        run, init_model = _from_init(run, output_dir)
+    run = _resolve(run)
+    t = run.training
+    config = flat_config(run)
+    if resume_from is not None:
+        check_resumable(resume_from, config, RESUME_KEYS)
+
+    accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
+    set_seed(t.seed, device_specific=True)  # different dropout masks on each process
+    with accelerator.main_process_first():  # one process prepares, the others reuse
+        corpus = prepare_corpus(
+            run.data.inputs, run.data.tokenizer, cache_dir,
+            validation_fraction=run.data.validation_fraction, validation_inputs=run.data.validation_inputs,
+            seed=t.seed, show_progress=show_progress and accelerator.is_main_process, **run.data.read_options(),
+            must_match=saved_config(resume_from).get("corpus_sha256") if resume_from is not None else None,
+        )
+    config["corpus_sha256"] = corpus.content_sha256  # saved with each checkpoint: what a resume must find
+    _check_validation_size(corpus, t)
+    return run, init_model, corpus, config, accelerator
 
 
 def _from_init(run: RunConfig, output_dir: Path) -> tuple[RunConfig, GPT]:
