@@ -219,6 +219,9 @@ def _check(config: CompareConfig) -> None:
         raise GenptError("--glue_dir is needed for the GLUE tasks (the glue_data folder)")
     if "story_cloze" in config.tasks and not config.story_cloze_dir:
         raise GenptError("--story_cloze_dir is needed for story_cloze (the folder of its val CSV)")
+    for option, folder in (("--glue_dir", config.glue_dir), ("--story_cloze_dir", config.story_cloze_dir)):
+        if folder and not Path(folder).expanduser().is_dir():  # here, before any run's options are written
+            raise GenptError(f"{option} {folder}: no such folder")
     task_options(config)
 
 

@@ -31,6 +31,9 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     bad = [n for n in layers if not 0 <= n <= n_layer]
     if bad or not layers:
         raise GenptError(f"--layers {','.join(map(str, layers))}: expected numbers of blocks from 0 to {n_layer}")
+    data_dir = finetune_options.get("data_dir")
+    if data_dir and not Path(data_dir).expanduser().is_dir():  # here, before any run's options are written
+        raise GenptError(f"--data_dir {data_dir}: no such folder")
     metric = get_task(task).main_metric
     scores = {}
     counts = sorted(set(layers))

@@ -382,6 +382,10 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
                      str(default_glue_dir()), *extra, "--output_dir", str(tmp_path / "o")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "comparison.md").exists()
+    assert main(["compare", "--tasks", "sst2", "--init", str(pretrained_run), "--glue_dir", str(tmp_path / "glu"),
+                 "--output_dir", str(tmp_path / "o")]) == 2  # a mistyped folder: refused before a run's options are written
+    assert f"--glue_dir {tmp_path / 'glu'}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_none_on_the_command_line_unsets_a_budget_the_config_sets():
