@@ -359,33 +359,28 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
                 raise GenptError(f"two runs of {label!r} on {cell.task} with seed {cell.seed}: "
                                  f"{seen[cell.task, cell.seed].folder}, {cell.folder}; pass only one")
             seen[cell.task, cell.seed] = cell
-        check_one_pretraining(label, mine)
         by_task = {t: [c for c in mine if c.task == t] for t in tasks if any(c.task == t for c in mine)}
         # one seed's time: each task's mean over its seeds, so a task with fewer seeds so far counts as one
         seconds = sum(statistics.fmean(c.seconds for c in task_cells) for task_cells in by_task.values())
         rows.append(Row(label, {t: [100 * c.score for c in task_cells] for t, task_cells in by_task.items()},
                         max(c.parameters for c in mine), seconds,
                         {c.task: c.learning_rate for c in mine if c.learning_rate is not None},
-                        *row_pretraining(mine),
+                        *row_pretraining(label, mine),
                         {t: other for t, task_cells in by_task.items() if (other := _other_scores(task_cells))}))
     return rows, tasks
 
 
-def check_one_pretraining(label: str, cells: list[Cell]) -> None:
-    """A row is one model fine-tuned many times: runs that started from different amounts of
-    pretraining (the pretraining run went on between them) are different models. Runs whose
-    pretraining is unknown (an old run whose --init is gone: NaN seconds) are not compared."""
+def row_pretraining(label: str, cells: list[Cell]) -> tuple[int, float]:
+    """(tokens, seconds) of the pretraining a row's runs started from. A row is one model
+    fine-tuned many times: runs that started from different amounts of pretraining (the
+    pretraining run went on between them) are refused. Runs whose pretraining is unknown (an old
+    run whose --init is gone: NaN seconds) are not compared."""
     known = [c for c in cells if not math.isnan(c.pretraining_seconds)]
     for cell in known[1:]:
         if cell.pretraining_tokens != known[0].pretraining_tokens:
             raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {known[0].folder} started from "
                              f"{known[0].pretraining_tokens:,} tokens, {cell.folder} from {cell.pretraining_tokens:,}; "
                              "tabulate the runs of one pretraining (fine-tune the others again)")
-
-
-def row_pretraining(cells: list[Cell]) -> tuple[int, float]:
-    """(tokens, seconds) of the pretraining a row's runs started from (check_one_pretraining: one)."""
-    known = [c for c in cells if not math.isnan(c.pretraining_seconds)]
     return (known[0].pretraining_tokens, known[0].pretraining_seconds) if known else (cells[0].pretraining_tokens, math.nan)
 
 
@@ -519,7 +514,7 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
         raise GenptError("no finished runs to compare")
     budgets = budgets_of(cells)  # refuses a table whose rows saw different training examples
     kept_epochs = kept_epochs_of(cells)  # or kept their epochs by different rules
-    rows, tasks = rows_of(cells)  # or mixed runs of different pretraining
+    rows, tasks = rows_of(cells)  # or mixes runs of different pretraining
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)  # only once the runs make a table: a refusal writes nothing
     table = markdown_table(rows, tasks)
