@@ -460,9 +460,15 @@ def clean_run_folder(output_dir: Path) -> None:
 
 
 def is_run_folder(folder: Path) -> bool:
-    """Whether genpt wrote `folder` as a run: its config.yaml and what training leaves."""
-    marks = ("config.yaml", "checkpoints", "metrics.jsonl", ckpt.MODEL_FILE, "tokenizer")
-    return any((folder / mark).exists() for mark in marks)
+    """Whether genpt wrote `folder` as a run: its log, one of its checkpoints, or its weights or
+    tokenizer beside its config.yaml. A config.yaml alone (or beside a checkpoints/ of other
+    files) may be the user's: a run's copied to pass to --config, say."""
+    if (folder / "metrics.jsonl").is_file():
+        return True
+    if any((step / ckpt.STATE_FILE).is_file() for step in ckpt.list_checkpoints(folder / "checkpoints")):
+        return True
+    made_here = (folder / ckpt.MODEL_FILE).is_file() or (folder / "tokenizer" / "tokenizer.json").is_file()
+    return (folder / "config.yaml").is_file() and made_here
 
 
 def check_resumable(folder: Path, config: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -125,6 +125,13 @@ CASES = [
          "is not a folder", watched="afile"),
     Case("output_dir holds the user's files", lambda i: i.finetune(output="mine") if i.file("mine/notes.txt", "x") else [],
          "not a genpt run", watched="mine"),
+    Case("--config read from the output folder, the user's own", lambda i: ["finetune", "--config", str(i.file(
+        "mine/config.yaml", f"task: sst2\ninit: {i.run}\ndata_dir: {default_glue_dir()}\nmax_train_samples: 16\n")),
+        "--output_dir", str(i.tmp / "mine")], "not a genpt run", watched="mine"),
+    Case("--overwrite_output_dir over the user's config.yaml and checkpoints/",
+         lambda i: i.finetune("--overwrite_output_dir", output="mine") if (
+             i.file("mine/config.yaml", "task: sst2\n"), i.file("mine/checkpoints/step-00000001/epoch1.pt", "mine")) else [],
+         "not a genpt run", watched="mine"),
     # -- tasks ---------------------------------------------------------------------------------------
     Case("unknown task", lambda i: i.finetune("--task", "squad"), "unknown task 'squad'"),
     Case("missing column", lambda i: ["finetune", "--task", "custom", "--task_type", "classification", "--train_file",
