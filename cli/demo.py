@@ -9,6 +9,7 @@ evaluate -> export both models -> reload the exports in plain `transformers`.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import time
@@ -17,10 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpt.atomic import check_output_folder, write_file_atomically
 from genpt.config import GPTConfig
 from genpt.options import add_options, config_from_cli, new_command
 from genpt.pretrain.config import DataConfig, RunConfig, training_defaults
 from genpt.resources import default_corpus_dir, default_glue_dir
+
+
+# Marks a folder the demo wrote, so that a second demo may replace its steps' folders there.
+DEMO_FILE = "demo.json"
 
 
 @dataclass(kw_only=True)
@@ -175,12 +181,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     run = config_from_cli(DemoRun, args)
+    # The steps replace tokenizer/, pretrain/ and the rest without asking: only in a folder of the demo's own.
+    check_output_folder(run.output_dir, is_ours=lambda folder: (folder / DEMO_FILE).is_file(), what="a genpt demo",
+                        overwrite_option=None)
+    _write_demo_file(run, [])
     summary: list[tuple[str, float, str]] = []
     for number, step in enumerate(STEPS, start=1):
         print(f"\n[{number}/{len(STEPS)}] {step.name}")
         started = time.perf_counter()
         outcome = step.run(run)
         summary.append((step.name, time.perf_counter() - started, outcome))
+    _write_demo_file(run, summary)
     print(f"\ndemo finished: {run.output_dir}")
     width = max(len(name) for name, _, _ in summary)
     for name, seconds, outcome in summary:
@@ -190,3 +201,12 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"\npretraining bought {100 * gain:+.1f} points of SST-2 dev accuracy over the same model trained from scratch")
     print(f"plots: {', '.join(str(p.relative_to(run.output_dir)) for p in sorted(run.output_dir.rglob('*.png')))}")
     return 0
+
+
+def _write_demo_file(run: DemoRun, summary: list[tuple[str, float, str]]) -> None:
+    """demo.json: the options, then each step's time and one-line outcome once the demo has finished."""
+    options = {"vocab_size": run.vocab_size, "pretrain_steps": run.pretrain_steps, "finetune_epochs": run.finetune_epochs,
+               "max_train_samples": run.max_train_samples}
+    steps = [{"step": name, "seconds": round(seconds, 1), "outcome": outcome} for name, seconds, outcome in summary]
+    content = json.dumps({"options": options, "finished": bool(summary), "steps": steps}, indent=2) + "\n"
+    write_file_atomically(run.output_dir / DEMO_FILE, lambda path: path.write_text(content))

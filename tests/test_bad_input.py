@@ -172,6 +172,9 @@ CASES = [
     Case("resume another run's checkpoint into the user's folder",
          lambda i: i.pretrain("--resume", str(checkpoint_of(i.run)), output="mine") if i.file("mine/notes.txt", "x") else [],
          "holds files that are not a genpt run", "mine"),
+    Case("demo over a folder holding the user's tokenizer",
+         lambda i: ["demo", "--output_dir", str(Path(shutil.copytree(i.tokenizer, i.tmp / "mine" / "tokenizer")).parent)],
+         "not a genpt demo", watched="mine"),
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),

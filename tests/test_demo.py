@@ -32,3 +32,5 @@ def test_demo_runs_end_to_end_on_a_small_budget(tmp_path, capsys):
     assert state["step"] == 12 and state["best_val_loss"] < math.log(1000) - 0.2  # learnt more than uniform
     assert load_file(out / "pretrain" / "model.safetensors")["wte.weight"].shape == (1000, 128)
     assert (out / "pretrain" / "loss_curve.png").stat().st_size > 10_000
+    demo = json.loads((out / "demo.json").read_text())  # marks the folder as the demo's, so a second demo may replace it
+    assert demo["finished"] and [s["step"] for s in demo["steps"]][-1] == "reload in transformers"
