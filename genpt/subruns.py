@@ -32,18 +32,33 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
         return
     where = f" (run {position[0]} of {position[1]})" if position else ""
     print(f"genpt: {command} {folder.name}{where}", flush=True)
-    configs_dir.mkdir(parents=True, exist_ok=True)
     config_file = configs_dir / f"{folder.name}.yaml"
+    new_folders = [f for f in reversed(config_file.parents) if not f.exists()]  # outermost first
+    earlier = config_file.read_bytes() if config_file.is_file() else None
     write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
     argv = [sys.executable, "-m", "genpt", command, "--config", str(config_file), "--output_dir", str(folder)]
     argv += ["--resume", "auto"] if has_checkpoint(folder) else ["--overwrite_output_dir"]
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
     done = subprocess.run(argv, env=env)
+    if done.returncode == 2:  # the run refused its input and wrote nothing: neither does this call
+        _take_back(config_file, earlier, new_folders)
     if done.returncode == 130:
         raise KeyboardInterrupt
     if done.returncode != 0:
         raise GenptError(f"the {command} run in {folder} failed (exit {done.returncode}); its command: "
                          f"{' '.join(map(shlex.quote, argv))}")
+
+
+def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:
+    """Put back what ensure_finished wrote before its run refused: the options file as it was
+    (or none), and the folders made for it, where nothing else has arrived since."""
+    if earlier is None:
+        config_file.unlink(missing_ok=True)
+    else:
+        write_file_atomically(config_file, lambda p: p.write_bytes(earlier))
+    for folder in reversed(new_folders):  # innermost first
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def check_reusable(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = (),

@@ -386,6 +386,14 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
                  "--output_dir", str(tmp_path / "o")]) == 2  # a mistyped folder: refused before a run's options are written
     assert f"--glue_dir {tmp_path / 'glu'}: no such folder" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    bad = tmp_path / "glue" / "SST-2"  # a folder that exists, with a file the fine-tune refuses
+    bad.mkdir(parents=True)
+    shutil.copy(default_glue_dir() / "SST-2" / "dev.tsv", bad / "dev.tsv")
+    (bad / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t7\n")
+    assert main(["compare", "--tasks", "sst2", "--systems", "gpt", "--init", str(pretrained_run), "--glue_dir",
+                 str(bad.parent), "--output_dir", str(tmp_path / "o")]) == 2
+    assert "failed (exit 2)" in capsys.readouterr().err  # the fine-tune's own line went to the terminal's stderr
+    assert not (tmp_path / "o").exists()  # nor the run's options the refused fine-tune was given
 
 
 def test_none_on_the_command_line_unsets_a_budget_the_config_sets():
