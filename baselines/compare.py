@@ -372,16 +372,23 @@ def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
 
 def row_pretraining(label: str, cells: list[Cell]) -> tuple[int, float]:
     """(tokens, seconds) of the pretraining a row's runs started from. A row is one model
-    fine-tuned many times: runs that started from different amounts of pretraining (the
-    pretraining run went on between them) are refused. Runs whose pretraining is unknown (an old
-    run whose --init is gone: NaN seconds) are not compared."""
+    fine-tuned many times: runs that started from different pretraining are refused, whether
+    the pretraining run went on between them (other tokens) or two runs pretrained as many
+    tokens (the same tokens, other time: no two runs take the same time to the hundredth of a
+    second). Runs whose pretraining is unknown (an old run whose --init is gone: NaN seconds)
+    are not compared."""
     known = [c for c in cells if not math.isnan(c.pretraining_seconds)]
+    first = known[0] if known else None
     for cell in known[1:]:
-        if cell.pretraining_tokens != known[0].pretraining_tokens:
-            raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {known[0].folder} started from "
-                             f"{known[0].pretraining_tokens:,} tokens, {cell.folder} from {cell.pretraining_tokens:,}; "
+        if (cell.pretraining_tokens, cell.pretraining_seconds) != (first.pretraining_tokens, first.pretraining_seconds):
+            raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {first.folder} started from "
+                             f"{_pretraining_state(first)}, {cell.folder} from {_pretraining_state(cell)}; "
                              "tabulate the runs of one pretraining (fine-tune the others again)")
     return (known[0].pretraining_tokens, known[0].pretraining_seconds) if known else (cells[0].pretraining_tokens, math.nan)
+
+
+def _pretraining_state(cell: Cell) -> str:
+    return f"{cell.pretraining_tokens:,} tokens ({cell.pretraining_seconds:,.2f} s of pretraining)"
 
 
 def _other_scores(cells: list[Cell]) -> dict[str, list[float]]:

@@ -4,6 +4,7 @@ and writes the Table 5-style comparison and its chart."""
 import copy
 import gzip
 import json
+import math
 import re
 import shutil
 import statistics
@@ -15,6 +16,7 @@ import yaml
 
 from genpt.baselines.compare import markdown_table, rows_from_json
 from genpt.cli import main
+from genpt.errors import GenptError
 from genpt.resources import default_corpus_dir, default_glue_dir
 from genpt.tokenizer.train import train_tokenizer
 
@@ -449,3 +451,20 @@ def test_train_time_is_one_seed_of_each_task_while_seeds_are_still_arriving(tmp_
     assert row.seconds == pytest.approx(70.0 + 300.0)
     (row,), _ = rows_of([cell("cola", 1, 60.0), cell("cola", 2, 80.0), cell("sst2", 1, 300.0), cell("sst2", 2, 100.0)])
     assert row.seconds == pytest.approx((60.0 + 80.0 + 300.0 + 100.0) / 2)
+
+
+def test_a_row_never_mixes_two_pretraining_runs_of_as_many_tokens(tmp_path):
+    """Two pretraining runs of one recipe (another seed, say) reach the same token count; a row
+    holding fine-tunes of both would be two models in one row: their times tell them apart."""
+    from genpt.baselines.compare import Cell, rows_of
+
+    def cell(task: str, pretraining_seconds: float) -> Cell:
+        return Cell("GPT, pretrained, aux LM", task, 1, 0.5, 60.0, 1000, tmp_path / task, pretraining_tokens=4096,
+                    pretraining_seconds=pretraining_seconds)
+
+    (row,), _ = rows_of([cell("cola", 812.25), cell("sst2", 812.25)])
+    assert (row.pretraining_tokens, row.pretraining_seconds) == (4096, 812.25)
+    with pytest.raises(GenptError, match=r"4,096 tokens \(812.25 s.*4,096 tokens \(790.50 s"):
+        rows_of([cell("cola", 812.25), cell("sst2", 790.5)])
+    (row,), _ = rows_of([cell("cola", 812.25), cell("sst2", math.nan)])  # unknown: not compared
+    assert row.pretraining_seconds == 812.25
