@@ -31,8 +31,7 @@ def remove_stale_staging(folder: str | Path, targets: set[str] | None = None) ->
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
-        match = _STAGING.match(entry.name)
-        if not match or (targets is not None and match["target"] not in targets) or _alive(int(match["pid"])):
+        if not is_stale_staging(entry, targets):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -40,6 +39,13 @@ def remove_stale_staging(folder: str | Path, targets: set[str] | None = None) ->
             entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
+
+
+def is_stale_staging(entry: Path, targets: set[str] | None = None) -> bool:
+    """Whether `entry` is what a killed writer left: a staging name of `_staging_name`'s exact
+    form (staging one of `targets`, when given) whose process is gone."""
+    match = _STAGING.match(entry.name)
+    return bool(match) and (targets is None or match["target"] in targets) and not _alive(int(match["pid"]))
 
 
 def _alive(pid: int) -> bool:

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Sampler
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import remove_stale_staging, write_file_atomically
+from genpt.atomic import is_stale_staging, remove_stale_staging, write_file_atomically
 from genpt.errors import GenptError
 from genpt.training import agreed, is_fsdp, load_sharded_optimizer_state, save_training_checkpoint
 
@@ -435,7 +435,8 @@ def check_run_folder(output_dir: Path, *, resume_from: Path | None, overwrite: b
     if output_dir.exists() and not output_dir.is_dir():
         raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
     resuming_here = resume_from is not None and output_dir.resolve() in Path(resume_from).resolve().parents
-    if resuming_here or not output_dir.is_dir() or not any(output_dir.iterdir()):
+    # what a run killed while it wrote its first file left is no content (clean_run_folder removes it)
+    if resuming_here or not output_dir.is_dir() or all(is_stale_staging(entry) for entry in output_dir.iterdir()):
         return
     if not is_run_folder(output_dir):
         raise GenptError(f"--output_dir {output_dir}: holds files that are not a genpt run; refusing to write there "

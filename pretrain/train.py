@@ -65,9 +65,10 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
                      finished_file=ckpt.MODEL_FILE, overwrite_option=None)
     cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
     new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
-    try:  # the corpus is checked as it is read, into folders this command may have made: refused, they go
+    try:  # the corpus is checked as it is read, into folders this command may have made: refused (or
+        # stopped with Ctrl-C, before a step was trained), they go
         run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
-    except GenptError:
+    except (GenptError, KeyboardInterrupt):
         for folder in new_folders:
             shutil.rmtree(folder, ignore_errors=True)
         raise

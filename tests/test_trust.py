@@ -271,3 +271,22 @@ def test_regression_predictions_recompute_to_the_reported_metric(tmp_path, pretr
     rows = [line.split("\t") for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
     recomputed = pearson(np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows]))
     assert recomputed == json.loads((run / "eval_results.json").read_text())["pearson"]
+
+
+def test_a_folder_holding_only_what_a_killed_run_left_is_started_afresh(tmp_path, corpus, tokenizer_dir, capsys):
+    """kill -9 while the first run tokenized its corpus leaves a hidden staging folder of a dead
+    process: the same command again starts the run there (and clears it). A live writer's staging
+    folder is content: refused."""
+    out = tmp_path / "run"
+    dead = out / ".data.4999999.0a1b2c3d.tmp"  # above any pid_max: no such process
+    dead.mkdir(parents=True)
+    (dead / "train.bin").write_bytes(b"\0" * 100)
+    command = ["pretrain", *PRETRAIN_FAST, "--max_steps", "4", "--tokenizer", str(tokenizer_dir), "--input", str(corpus),
+               "--output_dir", str(out)]
+    assert main(command) == 0
+    assert not dead.exists() and (out / "model.safetensors").is_file()
+
+    busy = tmp_path / "busy"
+    (busy / f".data.{os.getpid()}.0a1b2c3d.tmp").mkdir(parents=True)  # a writer still running
+    assert main([*command[:-1], str(busy)]) == 2
+    assert "not a genpt run" in capsys.readouterr().err
