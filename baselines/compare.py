@@ -388,7 +388,7 @@ def row_pretraining(label: str, cells: list[Cell]) -> tuple[int, float]:
 
 
 def _pretraining_state(cell: Cell) -> str:
-    return f"{cell.pretraining_tokens:,} tokens ({cell.pretraining_seconds:,.2f} s of pretraining)"
+    return f"{cell.pretraining_tokens:,} tokens ({cell.pretraining_seconds:,} s of pretraining)"  # every digit: they differ
 
 
 def _other_scores(cells: list[Cell]) -> dict[str, list[float]]:

@@ -35,13 +35,17 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     config_file = configs_dir / f"{folder.name}.yaml"
     new_folders = [f for f in reversed(config_file.parents) if not f.exists()]  # outermost first
     earlier = config_file.read_bytes() if config_file.is_file() else None
+    new_run = not folder.exists()
     write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
     argv = [sys.executable, "-m", "genpt", command, "--config", str(config_file), "--output_dir", str(folder)]
     argv += ["--resume", "auto"] if has_checkpoint(folder) else ["--overwrite_output_dir"]
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
     done = subprocess.run(argv, env=env)
-    if done.returncode == 2:  # the run refused its input and wrote nothing: neither does this call
+    # Exit 2 before the run folder exists: the run refused its input and wrote nothing, nor does
+    # this call. (Exit 2 from a started run, a loss gone NaN say, keeps the file: it is how the run began.)
+    if done.returncode == 2 and new_run and not folder.exists():
         _take_back(config_file, earlier, new_folders)
+        raise GenptError(f"the {command} run {folder.name} refused its input (its error is above); nothing was written")
     if done.returncode == 130:
         raise KeyboardInterrupt
     if done.returncode != 0:

@@ -394,7 +394,7 @@ def test_compare_bad_input_is_one_clear_line(pretrained_run, tmp_path, capsys):
     (bad / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t7\n")
     assert main(["compare", "--tasks", "sst2", "--systems", "gpt", "--init", str(pretrained_run), "--glue_dir",
                  str(bad.parent), "--output_dir", str(tmp_path / "o")]) == 2
-    assert "failed (exit 2)" in capsys.readouterr().err  # the fine-tune's own line went to the terminal's stderr
+    assert "refused its input" in capsys.readouterr().err  # the fine-tune's own line went to the terminal's stderr
     assert not (tmp_path / "o").exists()  # nor the run's options the refused fine-tune was given
 
 
@@ -464,7 +464,7 @@ def test_a_row_never_mixes_two_pretraining_runs_of_as_many_tokens(tmp_path):
 
     (row,), _ = rows_of([cell("cola", 812.25), cell("sst2", 812.25)])
     assert (row.pretraining_tokens, row.pretraining_seconds) == (4096, 812.25)
-    with pytest.raises(GenptError, match=r"4,096 tokens \(812.25 s.*4,096 tokens \(790.50 s"):
+    with pytest.raises(GenptError, match=r"4,096 tokens \(812.25 s.*4,096 tokens \(790.5 s"):
         rows_of([cell("cola", 812.25), cell("sst2", 790.5)])
     (row,), _ = rows_of([cell("cola", 812.25), cell("sst2", math.nan)])  # unknown: not compared
     assert row.pretraining_seconds == 812.25
