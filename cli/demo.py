@@ -181,6 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     run = config_from_cli(DemoRun, args)
+    _check_options(run)
     # The steps replace tokenizer/, pretrain/ and the rest without asking: only in a folder of the demo's own.
     check_output_folder(run.output_dir, is_ours=lambda folder: (folder / DEMO_FILE).is_file(), what="a genpt demo",
                         overwrite_option=None)
@@ -201,6 +202,19 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"\npretraining bought {100 * gain:+.1f} points of SST-2 dev accuracy over the same model trained from scratch")
     print(f"plots: {', '.join(str(p.relative_to(run.output_dir)) for p in sorted(run.output_dir.rglob('*.png')))}")
     return 0
+
+
+def _check_options(run: DemoRun) -> None:
+    """What the steps would refuse, refused before the first of them writes anything."""
+    from genpt.errors import GenptError
+    from genpt.tokenizer.train import MIN_VOCAB_SIZE
+
+    if run.vocab_size < MIN_VOCAB_SIZE:
+        raise GenptError(f"--vocab_size {run.vocab_size} is too small: expected at least {MIN_VOCAB_SIZE}")
+    for name in ("pretrain_steps", "finetune_epochs", "max_train_samples"):
+        value = getattr(run, name)
+        if value is not None and value < 1:
+            raise GenptError(f"--{name} must be at least 1, got {value}")
 
 
 def _write_demo_file(run: DemoRun, summary: list[tuple[str, float, str]]) -> None:

@@ -175,6 +175,10 @@ CASES = [
     Case("demo over a folder holding the user's tokenizer",
          lambda i: ["demo", "--output_dir", str(Path(shutil.copytree(i.tokenizer, i.tmp / "mine" / "tokenizer")).parent)],
          "not a genpt demo", watched="mine"),
+    Case("demo with a vocabulary too small", lambda i: ["demo", "--vocab_size", "100", "--output_dir", str(i.tmp / "out")],
+         "--vocab_size 100 is too small"),
+    Case("demo with no pretraining steps", lambda i: ["demo", "--pretrain_steps", "0", "--output_dir", str(i.tmp / "out")],
+         "--pretrain_steps must be at least 1"),
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
