@@ -117,7 +117,9 @@ def unsearched_rate(config: CompareConfig, system: System) -> float:
 
 
 def selection_options(config: CompareConfig, system: System, task: str, seed: int, rate: float) -> dict[str, Any]:
-    return {**finetune_options(config, system, task, seed, rate), "validation_split_percentage": config.selection_split_percentage}
+    """A cell's options, scored on a held-out part of its training set: no test predictions (it reads no test data)."""
+    options = {k: v for k, v in finetune_options(config, system, task, seed, rate).items() if k != "predict"}
+    return {**options, "validation_split_percentage": config.selection_split_percentage}
 
 
 def selection_folder(output_dir: Path, task: str, system: System, seed: int, rate: float) -> Path:

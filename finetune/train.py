@@ -431,6 +431,9 @@ def _check_options(config: FinetuneConfig) -> None:
     unknown = sorted(set(config.predict) - {"test"})
     if unknown:
         raise GenptError(f"--predict {' '.join(unknown)}: expected 'test'")
+    if config.predict and config.validation_split_percentage:
+        raise GenptError(f"--predict {' '.join(config.predict)}: a run with --validation_split_percentage reads no test "
+                         "data (it is scored on a held-out part of the training set); drop one of the two")
 
 
 # ---- pieces -----------------------------------------------------------------------------

@@ -118,6 +118,8 @@ CASES = [
     Case("negative learning rate", lambda i: i.pretrain("--learning_rate", "-1e-3"), "--learning_rate must be positive"),
     Case("Adam beta out of range", lambda i: i.pretrain("--adam_beta1", "1.5"), "--adam_beta1 must be in [0, 1)"),
     Case("context too long", lambda i: i.pretrain("--seq_len", "999"), "--seq_len 999 is longer than the model's context"),
+    Case("test predictions from a run scored on held-out training data",
+         lambda i: i.finetune("--validation_split_percentage", "20", "--predict", "test"), "reads no test data"),
     Case("fine-tuning context too long", lambda i: i.finetune("--max_seq_length", "999"), "--max_seq_length 999"),
     Case("output_dir is a file (pretrain)", lambda i: i.pretrain(output="afile") if i.file("afile", "mine") else [],
          "is not a folder", watched="afile"),
