@@ -20,8 +20,8 @@ from genpt.options import from_mapping
 @dataclass(kw_only=True)
 class TrainingConfig(TrainingArguments):
     """Pretraining's recipe. The optimizer and schedule defaults are the paper's (section 4.1);
-    batch, length and the checkpoint and evaluation intervals are small, for a run started from
-    --init alone. Each model preset sets its own (TRAINING_PRESETS; gpt1's are the paper's)."""
+    batch, length, warm-up and the checkpoint and evaluation intervals are small, for a run
+    started from --init alone. Each model preset sets its own (TRAINING_PRESETS; gpt1's are the paper's)."""
 
     learning_rate: float = 2.5e-4
     batch_size: int = 16  # sequences per process per micro-step
@@ -33,7 +33,7 @@ class TrainingConfig(TrainingArguments):
     keep_checkpoints: Literal["newest", "log"] = "newest"  # log: also keep the checkpoints at save_steps x 1, 2, 4, 8, ... (log-spaced, for `genpt eval zeroshot --checkpoints all`)
     gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
     seq_len: int | None = None  # window length in tokens; default: the model's context
-    warmup_steps: int = 2000  # linear warm-up from 0 to the peak learning rate
+    warmup_steps: int = 100  # linear warm-up from 0 to the peak learning rate (the paper's 2,000 would outlast --init's 1,000 steps)
     min_lr_ratio: float = 0.0  # cosine annealing ends at this fraction of the peak (the paper: 0)
     adam_beta1: float = 0.9  # AdamW's decay rate of the gradient's running mean
     adam_beta2: float = 0.999  # AdamW's decay rate of the squared gradient's running mean

@@ -223,3 +223,14 @@ def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_matches_an_uninterrupted_
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     load_pretrained(str(cut))  # finished now: nothing to say
     assert "interrupted" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["gpt1", "mini", "tiny", None])
+def test_every_default_schedule_reaches_its_peak_and_anneals(preset):
+    """A preset's (or --init alone's) warm-up ends early in its run: the learning rate then
+    peaks and anneals, where a warm-up as long as the run would only ever rise."""
+    from genpt.pretrain.config import training_defaults
+
+    t = training_defaults(preset)
+    assert t.warmup_steps <= t.max_steps // 10, (t.warmup_steps, t.max_steps)
+    assert lr_multiplier(t.warmup_steps, t) == 1.0 and lr_multiplier(t.max_steps - 1, t) < 1e-3
