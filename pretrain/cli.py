@@ -23,7 +23,7 @@ EPILOG = """examples:
   genpt pretrain --init hf/openai-gpt --input my_corpus/ --output_dir runs/adapted --max_steps 2000
   accelerate launch --multi_gpu --num_processes 8 -m genpt pretrain --preset gpt1 ...
 
-The run folder holds config.yaml (reproduces the run), tokenizer/, checkpoints/step-N/,
+The run folder holds config.yaml (reproduces the run), tokenizer/, checkpoints/step-NNNNNNNN/,
 best/, model.safetensors, metrics.jsonl, loss_curve.png and tensorboard/.
 Values come from the preset (or --config, or the run's own config.yaml when resuming);
 the flags given override them."""

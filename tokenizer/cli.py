@@ -27,7 +27,7 @@ examples:
   # JSON Lines whose text is in the "content" field
   genpt tokenizer train --input corpus.jsonl.gz --text_column content --output_dir runs/tok
 
-  # the same options from a YAML file (keys as the options, without --)
+  # the same options from a YAML file (keys as the options without --, but inputs: for --input)
   genpt tokenizer train --config tok.yaml --output_dir runs/tok
 
   # a streamed Hugging Face dataset
