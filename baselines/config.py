@@ -76,7 +76,7 @@ class CompareConfig:
     max_seq_length: int = 128
     seed: int | None = None  # one seed: the same as --seeds SEED
     seeds: list[int] = dataclasses.field(default_factory=lambda: [42])  # each cell runs once per seed; the table shows mean and spread
-    learning_rates: list[float] | None = None  # the search grid every row gets: each (system, task) picks its rate on a held-out part of the training set; default: no search (the paper's 6.25e-5 for pretrained rows, --baseline_learning_rate for the others)
+    learning_rates: list[float] | None = None  # the search grid every row gets: each (system, task) picks its rate on a held-out part of the training set; one rate: no search, every row uses it; default: no search (the paper's 6.25e-5 for pretrained rows, --baseline_learning_rate for the others)
     selection_split_percentage: float = 10.0  # the part of the training set the search scores on (dev is never used to choose)
     baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch when there is no search (the pretrained rows use the paper's 6.25e-5)
     mixed_precision: MixedPrecision = "auto"  # every cell's precision (auto: bf16 where the CPU or GPU computes it natively; no: fp32, for a table comparable with fp32 rows)

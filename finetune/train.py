@@ -433,7 +433,7 @@ def _check_options(config: FinetuneConfig) -> None:
         raise GenptError(f"--predict {' '.join(unknown)}: expected 'test'")
     if config.predict and config.validation_split_percentage:
         raise GenptError(f"--predict {' '.join(config.predict)}: a run with --validation_split_percentage reads no test "
-                         "data (it is scored on a held-out part of the training set); drop one of the two")
+                         "data (it is scored on a held-out part of the training set); drop --predict")
 
 
 # ---- pieces -----------------------------------------------------------------------------

@@ -76,6 +76,12 @@ def check_reusable(options: dict[str, Any], folder: Path, configs_dir: Path, ign
         check_same_pretraining(folder)
 
 
+# Options that add files to a run without changing what it computes: a run made with them is
+# still the run asked for without them (a search's runs, made with a task's --predict before
+# they dropped it, say).
+EXTRA_OUTPUTS = ("predict",)
+
+
 def check_same_options(options: dict[str, Any], folder: Path, configs_dir: Path, ignore: tuple[str, ...] = (),
                        command: str = "finetune") -> None:
     """Each option asked for against the run's own config.yaml (every option, local paths made
@@ -92,7 +98,7 @@ def check_same_options(options: dict[str, Any], folder: Path, configs_dir: Path,
     for key in sorted(set(wanted) | set(given)):
         if key in ignore:
             continue
-        if wanted.get(key) is None and given.get(key) is not None:
+        if wanted.get(key) is None and given.get(key) is not None and key not in EXTRA_OUTPUTS:
             changed.append(f"{key} {given[key]!r} (not asked now)")
         elif wanted.get(key) is not None and key in made and not _same_option(made[key], wanted[key]):
             changed.append(f"{key} {made[key]!r} (asked now: {wanted[key]!r})")

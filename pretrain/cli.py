@@ -36,7 +36,7 @@ def training_title() -> str:
     changed = [field for field in paper if any(field in TRAINING_PRESETS[p] for p in cpu_presets)]
     init_alone = ", ".join(f"{field} {plain[field]}" for field in paper if plain[field] != paper[field])
     return (f"training (defaults shown are the paper's, the gpt1 preset's; --preset {' and '.join(cpu_presets)} change "
-            f"{', '.join(changed)}; --init without --preset or --config uses {init_alone})")
+            f"{', '.join(changed)}; --init without --preset, and a --config's missing keys, use {init_alone})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

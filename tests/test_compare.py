@@ -212,6 +212,12 @@ def test_seeds_aggregate_and_the_search_chooses_on_held_out_training_data(pretra
     capsys.readouterr()
     assert main(args) == 0
     assert "genpt: finetune" not in capsys.readouterr().out
+    # a search run started with a task's --predict (as compare passed it on before 2026-12-07)
+    # is still the run asked for: test predictions change no score
+    options_file = tmp_path / "configs" / "selection" / "sst2-gpt-seed1-lr0.003.yaml"
+    options_file.write_text(options_file.read_text() + "predict:\n- test\n")
+    assert main(args) == 0
+    assert "genpt: finetune" not in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not (GLUE / "MRPC").is_dir(), reason="../shared/data/glue/MRPC not present")

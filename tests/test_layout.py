@@ -229,4 +229,4 @@ def test_pretrain_help_shows_the_defaults_its_title_names():
     helps = {action.dest: action.help for action in pretrain._actions}
     for name in ("batch_size", "max_steps", "warmup_steps", "save_steps", "eval_steps", "learning_rate"):
         assert helps[name].endswith(f"(default: {getattr(paper, name)})"), (name, helps[name])
-    assert f"--init without --preset or --config uses batch_size {plain.batch_size}," in text
+    assert f"--init without --preset, and a --config's missing keys, use batch_size {plain.batch_size}," in text
