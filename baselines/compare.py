@@ -386,7 +386,7 @@ def row_pretraining(label: str, cells: list[Cell]) -> tuple[int, float]:
             raise GenptError(f"{label!r} mixes runs fine-tuned from different pretraining: {first.folder} started from "
                              f"{_pretraining_state(first)}, {cell.folder} from {_pretraining_state(cell)}; "
                              "tabulate the runs of one pretraining (fine-tune the others again)")
-    return (known[0].pretraining_tokens, known[0].pretraining_seconds) if known else (cells[0].pretraining_tokens, math.nan)
+    return (first.pretraining_tokens, first.pretraining_seconds) if first else (cells[0].pretraining_tokens, math.nan)
 
 
 def _pretraining_state(cell: Cell) -> str:
