@@ -44,9 +44,10 @@ from genpt.metrics import corpus_bleu
 from genpt.models.architectures import baseline_config
 from genpt.models.decoding import GPTPromptDecoder, beam_search, greedy_decode
 from genpt.models.gpt import IGNORE_INDEX
+from genpt.options import require_counts
 from genpt.plots import plot_loss_curves
 from genpt.pretrained import load_pretrained
-from genpt.tokenization import load_tokenizer
+from genpt.tokenization import load_tokenizer, save_tokenizer
 from genpt.training import (
     adamw,
     new_accelerator,
@@ -404,7 +405,7 @@ def _start_run_folder(output_dir: Path, model, config: Seq2SeqConfig, tokenizer,
     if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():
         write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(tokenizer_dir, p, dirs_exist_ok=True))
     else:
-        write_folder_atomically(output_dir / "tokenizer", lambda p: tokenizer.save_pretrained(str(p)))
+        write_folder_atomically(output_dir / "tokenizer", lambda p: save_tokenizer(tokenizer, p))
 
 
 # Options a resumed run must share with the run it continues.
@@ -418,10 +419,7 @@ def _check_options(config: Seq2SeqConfig) -> None:
                  "logging_steps"):
         if getattr(config, name) <= 0:
             raise GenptError(f"--{name} must be positive, got {getattr(config, name)}")
-    for name in ("max_steps", "max_train_samples", "max_eval_samples", "max_test_samples", "save_steps"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise GenptError(f"--{name} must be at least 1, got {value}")
+    require_counts(config, "max_steps", "max_train_samples", "max_eval_samples", "max_test_samples", "save_steps")
     if config.learning_rate is not None and config.learning_rate <= 0:
         raise GenptError(f"--learning_rate must be positive, got {config.learning_rate}")
     if config.source_lang == config.target_lang:

@@ -57,8 +57,16 @@ def describe_storage_error(error: BaseException) -> str:
     return str(error).splitlines()[0][:300]
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A misspelt option or a value of the wrong type is bad input like any other: one line
+    naming it, exit status 2 (argparse's own error prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="genpt",
         description="Generative Pre-Training as in GPT-1: tokenizer, pretraining, fine-tuning, export.",
     )
@@ -73,13 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command the arguments chose: `genpt tokenizer train`, say."""
+    while True:
+        commands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        name = getattr(args, commands[0].dest, None) if commands else None
+        if name is None:
+            return parser
+        parser = commands[0].choices[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = attach_negative_numbers(sys.argv[1:] if argv is None else list(argv))
     if argv in (["--version"], ["-V"]):  # answered before the stages' options are even built
         print(f"genpt {__version__}")
         return 0
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # named by the subcommand that does not know them, not by `genpt`
+            _chosen_command(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
+    except SystemExit as exit:  # --help, or an option argparse refused (its one line is printed)
+        return exit.code if isinstance(exit.code, int) else 2
     if args.command in TRAINING_COMMANDS and args.keep_freed_memory:
         _keep_freed_memory()
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from genpt.atomic import check_output_folder, write_file_atomically
 from genpt.config import GPTConfig
-from genpt.options import add_options, config_from_cli, new_command
+from genpt.options import add_options, config_from_cli, new_command, require_counts
 from genpt.pretrain.config import DataConfig, RunConfig, training_defaults
 from genpt.resources import default_corpus_dir, default_glue_dir
 
@@ -211,10 +211,7 @@ def _check_options(run: DemoRun) -> None:
 
     if run.vocab_size < MIN_VOCAB_SIZE:
         raise GenptError(f"--vocab_size {run.vocab_size} is too small: expected at least {MIN_VOCAB_SIZE}")
-    for name in ("pretrain_steps", "finetune_epochs", "max_train_samples"):
-        value = getattr(run, name)
-        if value is not None and value < 1:
-            raise GenptError(f"--{name} must be at least 1, got {value}")
+    require_counts(run, "pretrain_steps", "finetune_epochs", "max_train_samples")
 
 
 def _write_demo_file(run: DemoRun, summary: list[tuple[str, float, str]]) -> None:

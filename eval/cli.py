@@ -9,10 +9,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from genpt.atomic import write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
 from genpt.data.corpus import CORPUS_FLAGS, CorpusOptions
 from genpt.errors import GenptError
-from genpt.options import add_options, config_from_cli, new_command
+from genpt.options import add_options, config_from_cli, new_command, require_counts
 
 EPILOG = """examples:
   genpt eval --run runs/sst2 --task sst2 --data_dir ../shared/data/glue      # re-score a fine-tuned run
@@ -123,6 +123,7 @@ def run_finetuned(args: argparse.Namespace) -> None:
     from genpt.eval.evaluate import evaluate_run
 
     options = config_from_cli(EvalOptions, args)
+    require_counts(options, "batch_size", "max_eval_samples")
     if options.run is None:
         raise GenptError("--run is required: a fine-tuned run (or use a subcommand: genpt eval lm | zeroshot | layers)")
     if options.data_dir and options.validation_file:
@@ -138,20 +139,24 @@ def run_lm(args: argparse.Namespace) -> None:
     from genpt.eval.lm import evaluate_lm
 
     options = config_from_cli(LMOptions, args)
+    require_counts(options, "window", "stride", "batch_size")
     if not options.inputs:
         raise GenptError("--input is required: the held-out text (files, folders or a datasets name)")
+    if options.output_dir:
+        refuse_foreign_outputs(options.output_dir, ["eval_lm.json"])
     results = evaluate_lm(options.run, options.inputs, window=options.window, stride=options.stride,
                           batch_size=options.batch_size, **options.read_options())
     print(f"perplexity {results['perplexity']:.2f}, {results['bits_per_byte']:.4f} bits per byte "
           f"({results['tokens']:,} tokens, {results['bytes']:,} bytes; window {results['window']}, stride {results['stride']})")
     if options.output_dir:
-        write_json(Path(options.output_dir) / "eval_lm.json", results)
+        write_json(claim_outputs(options.output_dir, ["eval_lm.json"]) / "eval_lm.json", results)
 
 
 def run_zeroshot(args: argparse.Namespace) -> None:
     from genpt.eval.zeroshot import evaluate_zeroshot
 
     options = config_from_cli(ZeroshotOptions, args)
+    require_counts(options, "max_examples")
     if options.checkpoints not in ("final", "all"):
         raise GenptError(f"--checkpoints {options.checkpoints}: expected final or all")
     summary = evaluate_zeroshot(options.run, options.tasks, glue_dir=options.glue_dir, story_cloze_dir=options.story_cloze_dir,

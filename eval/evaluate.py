@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genpt.atomic import refuse_nested
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, refuse_nested
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
@@ -18,6 +18,9 @@ from genpt.task_run import (
     write_predictions,
 )
 
+# What `genpt eval --output_dir` writes.
+OUTPUTS = ["eval_results.json", "predictions_dev.tsv"]
+
 
 def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str | Path | None = None,
                  validation_file: str | Path | None = None, output_dir: str | Path | None = None,
@@ -25,7 +28,8 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
     """Metrics of the run's model on a labelled split; with `output_dir`, also
     eval_results.json and predictions_dev.tsv there. Returns the metrics by name."""
     if output_dir is not None:  # the run's own eval_results.json is what compare and export read
-        refuse_nested(output_dir, run_dir, source_option="--run")
+        refuse_nested(output_dir, run_dir, source_option="--run", inside_ok=True)
+        refuse_foreign_outputs(output_dir, OUTPUTS)
     run = load_task_run(run_dir)
     if task is not None and task != run.task.name:
         get_task(task)  # an unknown name gets the list of known tasks
@@ -43,7 +47,7 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
     predictions, _ = predict(run.model, dataset, run.collator(), batch_size)
     results = {**score_task(run.task, predictions, [e.label for e in examples]), "eval_samples": len(examples)}
     if output_dir is not None:
-        output_dir = Path(output_dir)
+        output_dir = claim_outputs(output_dir, OUTPUTS)
         write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True)
         write_json(output_dir / "eval_results.json", results)
     return results

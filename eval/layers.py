@@ -13,11 +13,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genpt.atomic import write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
 from genpt.subruns import check_reusable, ensure_finished
+
+# The files `genpt eval layers` writes beside its runs.
+OUTPUTS = ["layers.json", "layers.md", "layers.png"]
 
 
 def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path, finetune_options: dict[str, Any],
@@ -34,6 +37,7 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     data_dir = finetune_options.get("data_dir")
     if data_dir and not Path(data_dir).expanduser().is_dir():  # here, before any run's options are written
         raise GenptError(f"--data_dir {data_dir}: no such folder")
+    refuse_foreign_outputs(output_dir, OUTPUTS)
     metric = get_task(task).main_metric
     scores = {}
     counts = sorted(set(layers))
@@ -51,7 +55,7 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
 
 
 def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
+    claim_outputs(output_dir, OUTPUTS)
     write_file_atomically(output_dir / "layers.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
     lines = [f"| blocks transferred | {summary['task']} ({summary['metric']}) |", "|---:|---:|"]
     lines += [f"| {n} | {v:.1f} |" for n, v in summary["scores"].items()]

@@ -107,10 +107,10 @@ def evaluate_lm(path: str, inputs: list[str], *, window: int | None = None, stri
     """Perplexity and bits per byte of the language model at `path` on `inputs`."""
     lm = load_language_model(path)
     context = lm.model.config.n_positions
-    window = window or context
+    window = context if window is None else window
     if not 2 <= window <= context:
         raise GenptError(f"--window {window}: expected 2 to the model's context ({context})")
-    stride = stride or window // 2
+    stride = window // 2 if stride is None else stride
     tokens, n_bytes = text_tokens(lm.tokenizer, inputs, **read_options)
     if len(tokens) < 2:
         raise GenptError(f"--input {' '.join(inputs)}: no text to score")

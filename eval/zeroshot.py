@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
 from genpt.data.tasks import Example, get_task, read_split
 from genpt.errors import GenptError
 from genpt.eval.lm import LanguageModel, load_language_model
@@ -167,11 +167,17 @@ def checkpoints_of(run: Path, which: str) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+# What `genpt eval zeroshot --output_dir` writes.
+OUTPUTS = ["zeroshot.json", "zeroshot.md", "zeroshot.png"]
+
+
 def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = None, story_cloze_dir: str | None = None,
                       checkpoints: str = "final", max_examples: int | None = None, output_dir: str | None = None,
                       show_progress: bool = True) -> dict[str, Any]:
     """Every task's zero-shot score, per scored checkpoint; with `output_dir`, zeroshot.json
     (and, for several checkpoints, zeroshot.md and zeroshot.png)."""
+    if output_dir is not None:
+        refuse_foreign_outputs(output_dir, OUTPUTS)
     data = [load_task(name, glue_dir=glue_dir, story_cloze_dir=story_cloze_dir, max_examples=max_examples) for name in tasks]
     points = checkpoints_of(Path(run), checkpoints)
     results = {d.name: {"metric": d.metric, "chance": chance_of(d),
@@ -199,7 +205,7 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
 
 
 def write_outputs(summary: dict[str, Any], output_dir: Path, several: bool) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
+    claim_outputs(output_dir, OUTPUTS)  # so the md and png removed below are an earlier call's, never the user's
     write_file_atomically(output_dir / "zeroshot.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
     if not several:  # one checkpoint has no curve: an earlier call's would sit beside this call's JSON
         for earlier in ("zeroshot.md", "zeroshot.png"):

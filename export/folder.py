@@ -35,6 +35,7 @@ from genpt.export.hub import upload
 from genpt.export.model_card import model_card
 from genpt.pretrained import load_pretrained
 from genpt.task_run import TaskRun, load_task_run
+from genpt.tokenization import save_tokenizer
 
 
 def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool = False, allow_unfinished: bool = False,
@@ -70,12 +71,19 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool =
 EXPORT_MARK = "genpt_export"  # a config.json key: this folder was written by genpt export
 
 
+# What an export folder holds. A folder with anything else beside them (a clone's .git, the
+# user's notes) is not only an earlier export: replacing it would delete the user's files.
+EXPORT_FILES = {"config.json", "model.safetensors", "generation_config.json", "README.md", "tokenizer.json",
+                "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"}
+
+
 def is_export(folder: Path) -> bool:
-    """Whether `folder` is a genpt export (its config.json carries genpt's mark)."""
+    """Whether `folder` is a genpt export (its config.json carries genpt's mark) and nothing else."""
     try:
-        return EXPORT_MARK in json.loads((folder / "config.json").read_text())
+        marked = EXPORT_MARK in json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return False
+    return marked and all(entry.name in EXPORT_FILES for entry in folder.iterdir())
 
 
 def unfinished_reason(run_dir: Path, values: dict[str, Any]) -> str | None:
@@ -112,7 +120,8 @@ def _export_causal_lm(run_dir: Path, values: dict[str, Any], output_dir: Path, u
 
     def fill(staging: Path) -> None:
         hf_model.save_pretrained(str(staging))
-        _save_tokenizer(tokenizer, staging, model.config.n_positions)
+        # a batch of prompts is padded on the left, so each continues from its own last token
+        _save_tokenizer(tokenizer, staging, model.config.n_positions, padding_side="left")
         _generation_config(tokenizer).save_pretrained(str(staging))
         card.save(str(staging / "README.md"))
 
@@ -129,7 +138,7 @@ def _export_classifier(run: TaskRun, values: dict[str, Any], output_dir: Path, u
 
     def fill(staging: Path) -> None:
         hf_model.save_pretrained(str(staging))
-        _save_tokenizer(run.tokenizer, staging, run.max_seq_length)
+        _save_tokenizer(run.tokenizer, staging, run.max_seq_length)  # the classifier reads the last real token either way
         card.save(str(staging / "README.md"))
 
     write_folder_atomically(output_dir, fill)
@@ -182,10 +191,10 @@ def token_ids(tokenizer) -> dict[str, int]:
             "pad_token_id": ids(special_tokens.PAD)}
 
 
-def _save_tokenizer(tokenizer, folder: Path, max_length: int) -> None:
+def _save_tokenizer(tokenizer, folder: Path, max_length: int, padding_side: str = "right") -> None:
     tokenizer.model_max_length = max_length  # so `truncation=True` cuts where genpt did
-    tokenizer.padding_side = "right"  # the classifier reads the last real token either way
-    tokenizer.save_pretrained(str(folder))
+    tokenizer.padding_side = padding_side
+    save_tokenizer(tokenizer, folder)
 
 
 def _generation_config(tokenizer):

@@ -38,10 +38,11 @@ from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
 from genpt.metrics import score_task
 from genpt.models.architectures import baseline_config, build_task_model, context_length
 from genpt.models.heads import TaskModel
+from genpt.options import require_counts
 from genpt.plots import plot_finetune_curves
 from genpt.pretrained import PRETRAINING_FILE, Pretrained, load_pretrained
 from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
-from genpt.tokenization import load_tokenizer
+from genpt.tokenization import load_tokenizer, save_tokenizer
 from genpt.training import adamw, new_accelerator, stop_on_interrupt
 
 DEFAULT_MAX_SEQ_LENGTH = 256  # for models without a context limit (the LSTM)
@@ -392,7 +393,7 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
     if pretrained.tokenizer_dir is not None and (pretrained.tokenizer_dir / "tokenizer.json").is_file():
         write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(pretrained.tokenizer_dir, p, dirs_exist_ok=True))
     else:  # a tokenizer that came from a Hugging Face folder, special tokens added here
-        write_folder_atomically(output_dir / "tokenizer", lambda p: pretrained.tokenizer.save_pretrained(str(p)))
+        write_folder_atomically(output_dir / "tokenizer", lambda p: save_tokenizer(pretrained.tokenizer, p))
 
 
 PATH_OPTIONS = ("init", "tokenizer", "data_dir", "train_file", "validation_file", "test_file")
@@ -411,13 +412,7 @@ def _absolute_paths(config: FinetuneConfig) -> FinetuneConfig:
 
 def _check_options(config: FinetuneConfig) -> None:
     check_training_arguments(config)
-    for name in ("eval_batch_size", "num_train_epochs"):
-        if getattr(config, name) < 1:
-            raise GenptError(f"--{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("max_train_samples", "max_eval_samples", "max_seq_length"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise GenptError(f"--{name} must be at least 1, got {value}")
+    require_counts(config, "eval_batch_size", "num_train_epochs", "max_train_samples", "max_eval_samples", "max_seq_length")
     if config.validation_split_percentage is not None and not 0 < config.validation_split_percentage < 100:
         raise GenptError(f"--validation_split_percentage must be between 0 and 100, got {config.validation_split_percentage}")
     if config.transfer_layers is not None and (config.transfer_layers < 0 or config.init == "scratch" or config.arch != "gpt"):

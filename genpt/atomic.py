@@ -6,6 +6,7 @@ interruption midway leaves nothing half-written behind.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -124,6 +125,46 @@ def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], boo
     if not overwrite and overwrite_option is not None:
         raise GenptError(f"{option} {output_dir}: already holds {what}; pass {overwrite_option} to replace it, "
                          "or choose another folder")
+
+
+# Lists the files genpt wrote into a folder that may also hold the user's own (an evaluation's
+# --output_dir): only those are ever replaced there.
+OUTPUTS_RECORD = "genpt_outputs.json"
+
+
+def recorded_outputs(folder: str | Path) -> set[str]:
+    """The names genpt recorded writing in `folder` (none where it has no readable record)."""
+    try:
+        names = json.loads((Path(folder) / OUTPUTS_RECORD).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {name for name in names if isinstance(name, str)}
+
+
+def refuse_foreign_outputs(folder: str | Path, names: list[str], option: str = "--output_dir") -> None:
+    """Refuse, one line, a `folder` where a file of one of these names exists that genpt did not
+    write (checked before the work; nothing is written). The user's other files there are fine."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise GenptError(f"{option} {folder}: exists and is not a folder; choose another path")
+    ours = recorded_outputs(folder)
+    theirs = [name for name in names if (folder / name).exists() and name not in ours]
+    if (folder / OUTPUTS_RECORD).is_dir():
+        theirs.append(OUTPUTS_RECORD)
+    if theirs:
+        raise GenptError(f"{option} {folder}: its {theirs[0]} was not written by genpt; refusing to replace it "
+                         "(choose another folder, or move it)")
+
+
+def claim_outputs(folder: str | Path, names: list[str], option: str = "--output_dir") -> Path:
+    """Record `names` as genpt's in `folder` (after `refuse_foreign_outputs`), just before they
+    are written: only recorded files are ever replaced or removed there later."""
+    refuse_foreign_outputs(folder, names, option)
+    folder = Path(folder)
+    record = {"files": sorted(recorded_outputs(folder) | set(names))}
+    # recorded first, written after: a run stopped between the two leaves a name with no file
+    write_file_atomically(folder / OUTPUTS_RECORD, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    return folder
 
 
 def refuse_nested(output_dir: str | Path, source: str | Path, *, option: str = "--output_dir", source_option: str,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from genpt.errors import GenptError
+from genpt.options import require_counts
 
 Activation = Literal["gelu_tanh", "gelu"]
 
@@ -93,13 +94,7 @@ def check_training_arguments(args: TrainingArguments) -> None:
     """The shared fields' ranges, one line naming the option."""
     if not args.learning_rate > 0:  # also false for NaN
         raise GenptError(f"--learning_rate must be positive, got {args.learning_rate}")
-    for name in ("batch_size", "logging_steps", "save_total_limit"):
-        if getattr(args, name) < 1:
-            raise GenptError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    for name in ("max_steps", "save_steps"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise GenptError(f"--{name} must be at least 1, got {value}")
+    require_counts(args, "batch_size", "logging_steps", "save_total_limit", "max_steps", "save_steps")
     if not args.weight_decay >= 0:
         raise GenptError(f"--weight_decay must be >= 0, got {args.weight_decay}")
     if not args.max_grad_norm > 0:

@@ -160,6 +160,15 @@ def convert(value: Any, kind: Any, where: str) -> Any:
     return value
 
 
+def require_counts(options: Any, *names: str) -> None:
+    """Each named count that is set (not None) is at least 1: one line naming the option.
+    A count of 0 or less is never a way to say "the default" or "all"."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and value < 1:
+            raise GenptError(f"--{name} must be at least 1, got {value}")
+
+
 def from_mapping(cls: type, values: dict[str, Any], source: str) -> Any:
     """An instance of the dataclass `cls` from a mapping, every key known and every value typed."""
     if not isinstance(values, dict):
@@ -254,7 +263,10 @@ def _parser_type(kind: Any, flag: str):
         # config that sets a budget means the whole training set
         if optional and text.strip().lower() in ("none", "null"):
             return None
-        return convert(text, base, flag)
+        try:
+            return convert(text, base, flag)
+        except GenptError as error:  # argparse names the option itself: "argument --x: expected ..."
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{flag}: ")) from None
 
     parse.__name__ = getattr(base, "__name__", "value")  # argparse's "invalid <name> value" message
     return parse

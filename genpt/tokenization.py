@@ -40,6 +40,24 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+# Keys transformers 5 writes into tokenizer_config.json that describe how this process loaded
+# the tokenizer, not the tokenizer: a folder published with them would tell others to stay offline.
+LOAD_TIME_KEYS = ("is_local", "local_files_only")
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, folder: str | Path) -> None:
+    """`save_pretrained`, loadable by transformers 4.x too: transformers 5 names the class
+    TokenizersBackend, which 4.x lacks, where PreTrainedTokenizerFast loads in both."""
+    tokenizer.save_pretrained(str(folder))
+    config_path = Path(folder) / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config["padding_side"] = tokenizer.padding_side  # transformers 5 leaves it out; a causal LM's is "left"
+    for key in LOAD_TIME_KEYS:
+        config.pop(key, None)
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def tokenizer_sha256(tokenizer: PreTrainedTokenizerFast) -> str:
     """A tokenizer's identity: sha256 of its vocabulary, merges and added tokens.
 

@@ -28,6 +28,7 @@ import torch
 from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically, write_folder_atomically
 from genpt.config import GPTConfig, check_training_arguments
+from genpt.data.corpus import refuse_output_among_inputs
 from genpt.engine import (
     Engine,
     MetricsLog,
@@ -43,11 +44,12 @@ from genpt.engine import (
 )
 from genpt.errors import GenptError
 from genpt.models.gpt import GPT, training_flops_per_token
+from genpt.options import require_counts
 from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.config import TRAINING_PRESETS, TRAJECTORY_KEYS, DataConfig, RunConfig, TrainingConfig
 from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
-from genpt.tokenization import load_tokenizer, tokenizer_sha256
+from genpt.tokenization import load_tokenizer, save_tokenizer, tokenizer_sha256
 from genpt.training import adamw, gather_objects, new_accelerator, stop_on_interrupt
 
 RESUME_KEYS = ("model", "tokenizer_sha256", *TRAJECTORY_KEYS)  # what a resumed run must share with the one it continues
@@ -64,6 +66,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     check_run_folder(output_dir, resume_from=resume_from, overwrite=False, holds="a run",
                      finished_file=ckpt.MODEL_FILE, overwrite_option=None)
     cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
+    refuse_output_among_inputs(output_dir, run.data.inputs or [])
+    refuse_output_among_inputs(cache_dir, run.data.inputs or [], option="--data_cache_dir")
     new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
     try:  # the corpus is checked as it is read, into folders this command may have made: refused (or
         # stopped with Ctrl-C, before a step was trained), they go
@@ -253,7 +257,7 @@ def _from_init(run: RunConfig, output_dir: Path) -> tuple[RunConfig, GPT]:
     tokenizer = run.data.tokenizer or (str(pretrained.tokenizer_dir) if pretrained.tokenizer_dir else "")
     if not tokenizer:
         folder = output_dir / "tokenizer"
-        write_folder_atomically(folder, lambda p: pretrained.tokenizer.save_pretrained(str(p)))
+        write_folder_atomically(folder, lambda p: save_tokenizer(pretrained.tokenizer, p))
         tokenizer = str(folder)
     model = dataclasses.replace(pretrained.model.config, name="custom")  # the init's shape, whatever the preset said
     return RunConfig(model, run.training, dataclasses.replace(run.data, tokenizer=tokenizer)), pretrained.model
@@ -282,9 +286,7 @@ def _resolve(run: RunConfig) -> RunConfig:
     if training.seq_len > model.n_positions:
         raise GenptError(f"--seq_len {training.seq_len} is longer than the model's context (n_positions {model.n_positions})")
     check_training_arguments(training)
-    for name in ("gradient_accumulation_steps", "eval_steps", "eval_tokens", "seq_len"):
-        if getattr(training, name) < 1:
-            raise GenptError(f"--{name} must be at least 1, got {getattr(training, name)}")
+    require_counts(training, "gradient_accumulation_steps", "eval_steps", "eval_tokens", "seq_len")
     if training.warmup_steps < 0:
         raise GenptError(f"--warmup_steps must be >= 0, got {training.warmup_steps}")
     for name in ("adam_beta1", "adam_beta2"):

@@ -43,6 +43,9 @@ class Inputs:
     def copy_run(self, name: str = "copy") -> Path:
         return Path(shutil.copytree(self.run, self.tmp / name))
 
+    def copy_corpus(self) -> Path:
+        return Path(shutil.copytree(self.corpus, self.tmp / "books"))
+
     def pretrain(self, *extra: str, output: str = "out") -> list[str]:
         return ["pretrain", *PRETRAIN, "--tokenizer", str(self.tokenizer), "--input", str(self.corpus), *extra,
                 "--output_dir", str(self.tmp / output)]
@@ -97,6 +100,11 @@ CASES = [
                                            "--output_dir", str(i.tmp / "out")], "UTF-8"),
     Case("missing input path", lambda i: ["tokenizer", "train", "--input", str(i.tmp / "no" / "such.txt"),
                                           "--output_dir", str(i.tmp / "out")], "such.txt"),
+    Case("tokenizer written inside its corpus folder", lambda i: ["tokenizer", "train", "--input", str(i.copy_corpus()),
+                                                                  "--output_dir", str(i.tmp / "books" / "tok")],
+         "must lie outside --input", watched="books"),
+    Case("run written inside its corpus folder", lambda i: i.pretrain("--input", str(i.copy_corpus()), output="books/run"),
+         "must lie outside --input", watched="books"),
     Case("corpus too small for its validation split", lambda i: i.pretrain("--input", str(i.file("small/t.txt", "a few words.\n" * 30))),
          "validation"),
     # -- configs ------------------------------------------------------------------------------------
@@ -134,6 +142,15 @@ CASES = [
          lambda i: i.finetune("--overwrite_output_dir", output="mine") if (
              i.file("mine/config.yaml", "task: sst2\n"), i.file("mine/checkpoints/step-00000001/epoch1.pt", "mine")) else [],
          "not a genpt run", watched="mine"),
+    Case("an option's value of the wrong type", lambda i: ["eval", "--run", str(i.run), "--batch_size", "abc"],
+         "argument --batch_size: expected an integer, got 'abc'"),
+    Case("a misspelt option", lambda i: ["tokenizer", "train", "--input", str(i.corpus), "--vocab_szie", "300",
+                                         "--output_dir", str(i.tmp / "out")], "unrecognized arguments: --vocab_szie"),
+    Case("zero batch size (eval)", lambda i: ["eval", "--run", str(i.run), "--batch_size", "0"], "--batch_size must be at least 1"),
+    Case("a window of 0 (eval lm)", lambda i: ["eval", "lm", "--run", str(i.run), "--input", str(i.corpus), "--window", "0"],
+         "--window must be at least 1"),
+    Case("negative --max_bytes (tokenizer stats)", lambda i: ["tokenizer", "stats", "--tokenizer", str(i.tokenizer), "--input",
+                                                              str(i.corpus), "--max_bytes", "-1"], "--max_bytes must be >= 0"),
     # -- tasks ---------------------------------------------------------------------------------------
     Case("unknown task", lambda i: i.finetune("--task", "squad"), "unknown task 'squad'"),
     Case("missing column", lambda i: ["finetune", "--task", "custom", "--task_type", "classification", "--train_file",
@@ -186,6 +203,17 @@ CASES = [
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
     Case("export into its own run", lambda i: ["export", "--run", str(i.copy_run("out")), "--output_dir", str(i.tmp / "out")],
          "must not be or hold --run"),
+    Case("export --overwrite_output_dir over an export the user added files to",
+         lambda i: ["export", "--run", str(i.run), "--output_dir", str(i.tmp / "hub"), "--overwrite_output_dir"] if (
+             main(["export", "--run", str(i.run), "--output_dir", str(i.tmp / "hub")]) == 0
+             and i.file("hub/.gitattributes", "*.safetensors filter=lfs")) else [], "not a genpt export", "hub"),
+    Case("eval over the user's eval_results.json", lambda i: ["eval", "--run", str(i.run), "--output_dir", str(
+        i.file("mine/eval_results.json", "{}").parent)], "its eval_results.json was not written by genpt", "mine"),
+    Case("eval lm over the user's eval_lm.json", lambda i: ["eval", "lm", "--run", str(i.run), "--input", str(i.corpus),
+                                                           "--output_dir", str(i.file("mine/eval_lm.json", "{}").parent)],
+         "its eval_lm.json was not written by genpt", "mine"),
+    Case("eval zeroshot over the user's zeroshot.md", lambda i: ["eval", "zeroshot", "--run", str(i.run), "--output_dir", str(
+        i.file("mine/zeroshot.md", "my notes").parent)], "its zeroshot.md was not written by genpt", "mine"),
     Case("eval into its own run", lambda i: ["eval", "--run", str(i.copy_run("out")), "--output_dir", str(i.tmp / "out")],
          "must not be or hold --run"),
     Case("fine-tune over its own --init", lambda i: i.finetune("--init", str(i.copy_run("out")), "--overwrite_output_dir"),

@@ -136,7 +136,7 @@ def test_zeroshot_heuristics_pick_what_the_model_prefers(opinionated_run, tmp_pa
     # the final model alone, into the same folder: no curve, and not the earlier call's beside it
     evaluate_zeroshot(str(opinionated_run), ["sst2"], glue_dir=str(glue), checkpoints="final", output_dir=str(tmp_path / "out"),
                       show_progress=False)
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"zeroshot.json"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"zeroshot.json", "genpt_outputs.json"}
 
 
 def test_the_cola_threshold_is_chosen_on_train_only():
@@ -227,6 +227,31 @@ def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
         assert main(argv) == 2, argv
         errors = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("genpt ")]
         assert len(errors) == 1 and message in errors[0], (argv, errors)
+
+
+def test_eval_writes_inside_its_run_and_beside_the_users_files_never_over_them(books_run, tmp_path, capsys):
+    run = tmp_path / "ft"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run),
+                 "--max_train_samples", "8", "--max_eval_samples", "16", "--num_train_epochs", "1", "--output_dir", str(run)]) == 0
+    accuracy = json.loads((run / "eval_results.json").read_text())["accuracy"]
+    inside = run / "eval-mine"  # as the --help example does
+    for _ in range(2):  # the second call replaces what the first wrote
+        assert main(["eval", "--run", str(run), "--max_eval_samples", "16", "--output_dir", str(inside)]) == 0
+    assert {p.name for p in inside.iterdir()} == {"eval_results.json", "predictions_dev.tsv", "genpt_outputs.json"}
+    assert json.loads((inside / "eval_results.json").read_text())["accuracy"] == accuracy
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    assert main(["eval", "--run", str(run), "--max_eval_samples", "16", "--output_dir", str(mine)]) == 0
+    assert (mine / "notes.txt").read_text() == "the user's" and (mine / "eval_results.json").is_file()
+    theirs = tmp_path / "theirs"  # results of the user's own, under the name genpt would write
+    theirs.mkdir()
+    (theirs / "predictions_dev.tsv").write_text("the user's")
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--output_dir", str(theirs)]) == 2
+    assert "its predictions_dev.tsv was not written by genpt" in capsys.readouterr().err
+    assert [p.name for p in theirs.iterdir()] == ["predictions_dev.tsv"]
+    assert (theirs / "predictions_dev.tsv").read_text() == "the user's"
 
 
 def test_metrics_load_offline_as_evaluate_modules_and_match_sklearn():

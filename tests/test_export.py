@@ -73,7 +73,12 @@ with torch.no_grad():
     logits = model(ids).logits
 torch.manual_seed(0)
 generated = pipeline("text-generation", model=hub)("Once upon a time", max_new_tokens=8)[0]["generated_text"]
-result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logits[0].tolist(), "generated": generated}}
+prompts = [{text!r}, "Once"]  # a batch pads the short prompt: it must continue as it does alone
+batch = model.generate(**tokenizer(prompts, padding=True, return_tensors="pt"), max_new_tokens=6, do_sample=False)
+alone = [model.generate(**tokenizer([p], return_tensors="pt"), max_new_tokens=6, do_sample=False)[0] for p in prompts]
+result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logits[0].tolist(), "generated": generated,
+          "batched": [tokenizer.decode(row, skip_special_tokens=True) for row in batch],
+          "alone": [tokenizer.decode(row, skip_special_tokens=True) for row in alone]}}
 """, tmp_path)
     assert result["class"] == ("GPT2LMHeadModel" if prenorm else "OpenAIGPTLMHeadModel")
     from genpt.tokenization import load_tokenizer
@@ -83,6 +88,11 @@ result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logi
     ours = model(torch.tensor([ids])).logits[0]
     torch.testing.assert_close(torch.tensor(result["logits"]), ours, rtol=0, atol=1e-5)
     assert result["generated"].startswith("Once upon a time") and len(result["generated"]) > len("Once upon a time")
+    assert result["batched"] == result["alone"]
+    # loadable by transformers 4.x too (it has no TokenizersBackend), and nothing of how genpt loaded it
+    config = json.loads((tmp_path / "hub" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and config["padding_side"] == "left"
+    assert not {"is_local", "local_files_only"} & set(config)
 
 
 @pytest.fixture(scope="module")

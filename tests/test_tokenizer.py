@@ -177,12 +177,19 @@ def test_existing_tokenizer_is_replaced_but_other_folders_are_not(trained, tmp_p
         "tiny.txt",
         "tok",
     ]  # no temporary folders left
-    with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace them"):
+    with pytest.raises(GenptError, match="not a tokenizer folder genpt trained; refusing to replace them"):
         train_tokenizer([corpus], output_dir=tmp_path, vocab_size=300, show_progress=False)
     (target / "model.safetensors").write_bytes(b"the user's weights")  # a model folder with its tokenizer in it
-    with pytest.raises(GenptError, match="not a tokenizer folder; refusing to replace them"):
+    with pytest.raises(GenptError, match="not a tokenizer folder genpt trained; refusing to replace them"):
         train_tokenizer([corpus], output_dir=target, vocab_size=300, show_progress=False)
     assert (target / "model.safetensors").read_bytes() == b"the user's weights"
+    downloaded = tmp_path / "downloaded"  # a tokenizer of the hub's: the same files, but genpt did not train it
+    downloaded.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (downloaded / name).write_bytes((target / name).read_bytes())
+    with pytest.raises(GenptError, match="not a tokenizer folder genpt trained"):
+        train_tokenizer([corpus], output_dir=downloaded, vocab_size=300, show_progress=False)
+    assert sorted(p.name for p in downloaded.iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
 
 
 def test_too_small_vocabulary_is_an_error(tmp_path):

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
     stats = new_command(commands, "stats", help="measure a tokenizer on some text (chars per token, tokens per word, ...)",
                         description="Measure how a trained tokenizer splits some text.", epilog=STATS_EXAMPLES)
-    add_options(stats, StatsConfig, flags=CORPUS_FLAGS)
+    add_options(stats, StatsConfig, flags=CORPUS_FLAGS, required=("tokenizer",))
     stats.set_defaults(func=run_stats)
 
 
@@ -76,6 +76,8 @@ def run_stats(args: argparse.Namespace) -> int:
     from genpt.tokenizer.train import format_tokenizer_stats, tokenizer_stats
 
     config = _with_inputs(config_from_cli(StatsConfig, args))
+    if config.max_bytes < 0:
+        raise GenptError(f"--max_bytes must be >= 0 (0: all the text), got {config.max_bytes}")
     stats = tokenizer_stats(config.tokenizer, config.inputs, max_bytes=config.max_bytes, **config.read_options())
     print(format_tokenizer_stats(stats))
     return 0

@@ -35,12 +35,13 @@ from genpt.data.corpus import (
     Document,
     Source,
     iter_documents,
+    refuse_output_among_inputs,
     resolve_inputs,
 )
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
 from genpt.special_tokens import DELIM, ENDOFTEXT, EXTRACT, PAD, START
-from genpt.tokenization import load_tokenizer
+from genpt.tokenization import load_tokenizer, save_tokenizer
 from genpt.tokenizer.config import DEFAULT_STATS_BYTES
 
 BYTE_SYMBOLS = 256
@@ -106,6 +107,7 @@ def train_tokenizer(
     """
     _check_options(vocab_size, min_frequency, model_max_length)
     output_dir = Path(output_dir).expanduser()
+    refuse_output_among_inputs(output_dir, inputs)
     _check_replaceable(output_dir)
     sources = resolve_inputs(inputs, dataset_config=dataset_config, split=split)
 
@@ -150,8 +152,7 @@ def train_tokenizer(
     }
 
     def save(folder: Path) -> None:
-        for_transformers(tokenizer, model_max_length).save_pretrained(folder)
-        _make_loadable_by_transformers_4(folder)
+        save_tokenizer(for_transformers(tokenizer, model_max_length), folder)
         (folder / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
 
     _check_replaceable(output_dir)  # again: the folder may have appeared while training
@@ -258,14 +259,6 @@ def _check_special_token_ids(tokenizer: Tokenizer) -> None:
         raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
 
 
-def _make_loadable_by_transformers_4(folder: Path) -> None:
-    """Name the class PreTrainedTokenizerFast: transformers 5 calls it TokenizersBackend, which 4.x lacks."""
-    config_path = folder / "tokenizer_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def _versions() -> dict[str, str]:
     return {
         "genpt": __version__,
@@ -284,9 +277,10 @@ TOKENIZER_FOLDER_FILES = {STATS_FILE, "tokenizer.json", "tokenizer_config.json",
 
 
 def _check_replaceable(output_dir: Path) -> None:
-    """Replace only an empty folder or an earlier tokenizer, never anything else."""
-    check_output_folder(output_dir, what="a tokenizer folder", overwrite_option=None,
-                        is_ours=lambda folder: (folder / "tokenizer.json").is_file()
+    """Replace only an empty folder or an earlier tokenizer genpt trained (its STATS_FILE says
+    so: a tokenizer downloaded from the hub has the same other files), never anything else."""
+    check_output_folder(output_dir, what="a tokenizer folder genpt trained", overwrite_option=None,
+                        is_ours=lambda folder: (folder / STATS_FILE).is_file()
                         and all(entry.name in TOKENIZER_FOLDER_FILES for entry in folder.iterdir()))
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from genpt.atomic import refuse_nested
 from genpt.errors import GenptError
 
 # Pieces are at most this size: big enough that per-piece overhead vanishes, small enough
@@ -121,6 +122,14 @@ class ByteCounter:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def refuse_output_among_inputs(output_dir: str | Path, inputs: Sequence[str | Path | Source], option: str = "--output_dir") -> None:
+    """An output folder inside an input folder would be read as text by the next command given
+    that folder (and one holding it would be replaced with the corpus in it): refused."""
+    for item in inputs:
+        if not isinstance(item, Source) and Path(item).expanduser().is_dir():
+            refuse_nested(output_dir, item, option=option, source_option="--input")
 
 
 def resolve_inputs(
