@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from genpt.atomic import write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
 from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
@@ -66,11 +66,16 @@ class Cell:
 # ---- running ----------------------------------------------------------------------------------
 
 
+# What `genpt compare` writes into --output_dir beside runs/ and configs/.
+OUTPUTS = ["comparison.md", "comparison.json", "comparison.png"]
+
+
 def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress: bool = True) -> list[Path]:
     """Search (when asked), then fine-tune every system on every task for every seed, reusing
     finished runs; returns the dev run folders."""
     _check(config)
     output_dir = Path(output_dir)
+    refuse_foreign_outputs(output_dir, OUTPUTS)  # now, not after hours of runs
     check_reusable_runs(config, output_dir)
     chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
               for task in config.tasks for name in config.systems}
@@ -236,11 +241,18 @@ def collect(paths: list[str | Path]) -> list[Cell]:
     for path in map(Path, paths):
         if not path.is_dir():
             raise GenptError(f"--runs {path}: no such folder")
-        folders = [path] if (path / "config.yaml").is_file() else sorted(p.parent for p in path.glob("**/eval_results.json"))
+        folders = [path] if (path / "config.yaml").is_file() else sorted(
+            p.parent for p in path.glob("**/eval_results.json") if is_finetune_run(p.parent))
         if not folders:
             raise GenptError(f"--runs {path}: neither a fine-tuned run nor a folder holding any (no eval_results.json)")
         cells += [read_cell(folder) for folder in folders]
     return cells
+
+
+def is_finetune_run(folder: Path) -> bool:
+    """A fine-tuned run, not a `genpt eval --output_dir` or a seq2seq run that also holds an
+    eval_results.json (the README's runs/rte/eval-mine lies inside a folder of runs)."""
+    return (folder / "config.yaml").is_file() and "task" in read_yaml_mapping(folder / "config.yaml")
 
 
 def read_cell(folder: Path) -> Cell:
@@ -524,8 +536,7 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     budgets = budgets_of(cells)  # refuses a table whose rows saw different training examples
     kept_epochs = kept_epochs_of(cells)  # or kept their epochs by different rules
     rows, tasks = rows_of(cells)  # or mixes runs of different pretraining
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)  # only once the runs make a table: a refusal writes nothing
+    output_dir = claim_outputs(output_dir, OUTPUTS)  # only once the runs make a table: a refusal writes nothing
     table = markdown_table(rows, tasks)
     text = "# genpt compare\n\n" + (note + "\n\n" if note else "") + table + "\n\n" + _legend(kept_epochs) + "\n"
     write_file_atomically(output_dir / "comparison.md", lambda p: p.write_text(text))

@@ -38,6 +38,7 @@ from genpt import checkpoint as ckpt
 from genpt import engine
 from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically
 from genpt.baselines.config import Seq2SeqConfig
+from genpt.config import check_training_arguments
 from genpt.data.transformations import SpecialIds
 from genpt.errors import GenptError
 from genpt.metrics import corpus_bleu
@@ -286,7 +287,7 @@ def train_seq2seq(config: Seq2SeqConfig, output_dir: str | Path, overwrite: bool
     output_dir = Path(output_dir)
     if config.init != "scratch" and Path(config.init).expanduser().exists():  # a run beside or below it is fine
         refuse_nested(output_dir, config.init, source_option="--init", inside_ok=True)
-    resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
+    resume_from = ckpt.find_resume_checkpoint(output_dir, resume, own_only=True)
     engine.check_run_folder(output_dir, resume_from=resume_from, overwrite=overwrite, holds="a trained model",
                      finished_file="eval_results.json")
     _check_options(config)
@@ -415,12 +416,8 @@ TRAJECTORY_KEYS = ("arch", "init", "preset", "learning_rate", "warmup_steps", "b
 
 
 def _check_options(config: Seq2SeqConfig) -> None:
-    for name in ("batch_size", "num_train_epochs", "max_source_length", "max_target_length", "num_beams", "eval_steps",
-                 "logging_steps"):
-        if getattr(config, name) <= 0:
-            raise GenptError(f"--{name} must be positive, got {getattr(config, name)}")
-    require_counts(config, "max_steps", "max_train_samples", "max_eval_samples", "max_test_samples", "save_steps")
-    if config.learning_rate is not None and config.learning_rate <= 0:
-        raise GenptError(f"--learning_rate must be positive, got {config.learning_rate}")
+    check_training_arguments(config)  # the ranges every training command shares (a negative clip norm, say)
+    require_counts(config, "num_train_epochs", "max_source_length", "max_target_length", "num_beams", "eval_steps",
+                   "max_train_samples", "max_eval_samples", "max_test_samples")
     if config.source_lang == config.target_lang:
         raise GenptError(f"--source_lang and --target_lang are both {config.source_lang!r}; expected two languages")

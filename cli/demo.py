@@ -62,6 +62,14 @@ def tokenizer_step(run: DemoRun) -> str:
     )
 
 
+def stopped_if_interrupted(summary: dict) -> dict:
+    """A training step stopped by Ctrl-C (after its checkpoint) stops the demo, as Ctrl-C
+    anywhere else does: the later steps must not go on from a half-trained model."""
+    if summary["stop_reason"] == "interrupted":
+        raise KeyboardInterrupt
+    return summary
+
+
 def pretrain_step(run: DemoRun) -> str:
     """Pretrain the `tiny` GPT (about 1M parameters) on the embedded books."""
     from genpt.pretrain.train import pretrain
@@ -73,7 +81,7 @@ def pretrain_step(run: DemoRun) -> str:
     training.max_steps = run.pretrain_steps
     training.warmup_steps = min(training.warmup_steps, max(1, run.pretrain_steps // 10))  # a shortened demo warms up less
     data = DataConfig(inputs=[str(default_corpus_dir())], tokenizer=str(run.results["tokenizer"]["path"]))
-    summary = pretrain(RunConfig(GPTConfig.from_name("tiny"), training, data), run_dir)
+    summary = stopped_if_interrupted(pretrain(RunConfig(GPTConfig.from_name("tiny"), training, data), run_dir))
     run.results["pretrain"] = {"path": run_dir, "summary": summary}
     best = summary["best_val_loss"]
     return (
@@ -110,7 +118,7 @@ def finetune_step(init: str) -> Callable[[DemoRun], str]:
             **({"init": str(pretrained)} if init == "pretrained" else
                {"init": "scratch", "tokenizer": str(run.results["tokenizer"]["path"]), "preset": "tiny"}),
         )
-        summary = finetune(config, run_dir, overwrite=True)
+        summary = stopped_if_interrupted(finetune(config, run_dir, overwrite=True))
         run.results[f"finetune-{init}"] = {"path": run_dir, "summary": summary}
         return (f"dev accuracy {summary['eval_results']['accuracy']:.3f} (epoch {summary['eval_results']['epoch']}, the {summary['eval_results']['kept_epoch']}), "
                 f"{summary['examples_per_s']:.0f} examples/s -> {run_dir / 'training_curve.png'}")

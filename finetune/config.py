@@ -52,4 +52,7 @@ TRAJECTORY_KEYS = (
     "task", "init", "arch", "batch_size", "num_train_epochs", "max_steps", "learning_rate", "warmup_ratio", "weight_decay",
     "max_grad_norm", "aux_lm_weight", "classifier_dropout", "max_seq_length", "max_train_samples", "train_subset", "group_by_length",
     "seed", "mixed_precision", "validation_split_percentage", "transfer_layers", "keep_epoch",
+    # the data and the model trained on it: another training set is another run
+    "tokenizer", "preset", "data_dir", "train_file", "validation_file", "task_type", "text_column", "text_pair_column",
+    "label_column", "choice_columns",
 )

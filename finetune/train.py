@@ -68,7 +68,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     output_dir = Path(output_dir)
     if config.init != "scratch" and Path(config.init).expanduser().exists():  # a run beside or below it is fine
         refuse_nested(output_dir, config.init, source_option="--init", inside_ok=True)
-    resume_from = ckpt.find_resume_checkpoint(output_dir, resume)
+    resume_from = ckpt.find_resume_checkpoint(output_dir, resume, own_only=True)
     engine.check_run_folder(output_dir, resume_from=resume_from, overwrite=overwrite, holds="a fine-tuned model",
                      finished_file="eval_results.json")
     config = dataclasses.replace(config, aux_lm_weight=_aux_lm_weight(config))

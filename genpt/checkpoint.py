@@ -146,9 +146,11 @@ def _power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def find_resume_checkpoint(output_dir: str | Path, resume: str | None) -> Path | None:
+def find_resume_checkpoint(output_dir: str | Path, resume: str | None, own_only: bool = False) -> Path | None:
     """`--resume`: a checkpoint folder, or "auto" for the newest under `output_dir/checkpoints`
-    (None when there is none yet: the run starts afresh)."""
+    (None when there is none yet: the run starts afresh). `own_only`: only a checkpoint of the
+    run in `output_dir` (a fine-tune's folder holds what it made before the checkpoint, its
+    kept epoch's weights among them, that a new folder would lack)."""
     if resume is None:
         return None
     if resume == "auto":
@@ -157,6 +159,10 @@ def find_resume_checkpoint(output_dir: str | Path, resume: str | None) -> Path |
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
         raise GenptError(f"--resume {path}: not a checkpoint folder (no {STATE_FILE})")
+    own = (Path(output_dir) / "checkpoints").resolve()
+    if own_only and path.resolve().parent != own:
+        raise GenptError(f"--resume {path}: a checkpoint of another run folder; a run continues in its own folder "
+                         f"(--output_dir {path.resolve().parent.parent})")
     return path
 
 

@@ -92,7 +92,7 @@ class TrainingArguments:
 
 def check_training_arguments(args: TrainingArguments) -> None:
     """The shared fields' ranges, one line naming the option."""
-    if not args.learning_rate > 0:  # also false for NaN
+    if args.learning_rate is not None and not args.learning_rate > 0:  # also false for NaN; None: the command's default
         raise GenptError(f"--learning_rate must be positive, got {args.learning_rate}")
     require_counts(args, "batch_size", "logging_steps", "save_total_limit", "max_steps", "save_steps")
     if not args.weight_decay >= 0:

@@ -61,8 +61,8 @@ def base_config(options: dict) -> RunConfig:
         return RunConfig.from_yaml(options["config"])
     if "preset" in options:
         return RunConfig(GPTConfig.from_name(options["preset"]), training_defaults(options["preset"]), DataConfig())
-    if "resume" in options and "init" not in options and own_config.is_file():
-        return RunConfig.from_yaml(own_config)  # continuing a run: its own config says what it was
+    if "resume" in options and own_config.is_file():
+        return RunConfig.from_yaml(own_config)  # continuing a run (an --init's too): its own config says what it was
     if "init" in options:  # the model comes from --init; the gpt1 shape here is only a placeholder
         return RunConfig(GPTConfig.from_name("gpt1"), training_defaults(None), DataConfig())
     raise GenptError("give --preset NAME, --config FILE, or --init MODEL to say what to train "

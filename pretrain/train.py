@@ -68,29 +68,30 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
     refuse_output_among_inputs(output_dir, run.data.inputs or [])
     refuse_output_among_inputs(cache_dir, run.data.inputs or [], option="--data_cache_dir")
+    if resume_from is not None:
+        _check_time_left(resume_from, run.training.max_time_minutes)
     new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
-    try:  # the corpus is checked as it is read, into folders this command may have made: refused (or
-        # stopped with Ctrl-C, before a step was trained), they go
+    try:  # the corpus is checked as it is read, and the checkpoint as it is restored, into folders this
+        # command may have made: refused (or stopped with Ctrl-C before a step was trained), they go
         run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
+        t = run.training
+        model = GPT(run.model)
+        if init_model is not None:
+            model.load_state_dict(init_model.state_dict())
+        optimizer = adamw(model, lr=t.learning_rate, weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2),
+                          eps=t.adam_epsilon, device=accelerator.device)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, t))
+        state = TrainState()
+        if resume_from is not None:
+            state = restore(resume_from, (model, optimizer, scheduler), accelerator)
+            state.epoch, state.batches_done = 0, state.step * t.gradient_accumulation_steps  # one endless epoch
     except (GenptError, KeyboardInterrupt):
         for folder in new_folders:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    t = run.training
     if accelerator.is_main_process:
         clean_run_folder(output_dir)
         _write_run_folder(run, output_dir)
-
-    model = GPT(run.model)
-    if init_model is not None:
-        model.load_state_dict(init_model.state_dict())
-    optimizer = adamw(model, lr=t.learning_rate, weight_decay=t.weight_decay, betas=(t.adam_beta1, t.adam_beta2),
-                      eps=t.adam_epsilon, device=accelerator.device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, t))
-    state = TrainState()
-    if resume_from is not None:
-        state = restore(resume_from, (model, optimizer, scheduler), accelerator)
-        state.epoch, state.batches_done = 0, state.step * t.gradient_accumulation_steps  # one endless epoch
     if t.torch_compile:
         model.compile()  # in place: torch.compile(model) would save every weight as "_orig_mod.NAME"
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -267,6 +268,8 @@ def _resolve(run: RunConfig) -> RunConfig:
     """Fill in what the tokenizer decides, and check the parts against each other."""
     if not run.data.inputs:
         raise GenptError("--input: no corpus given")
+    if not run.data.tokenizer:  # else "" would load a tokenizer.json that happens to be in the current folder
+        raise GenptError("--tokenizer is required: a tokenizer folder (`genpt tokenizer train` makes one)")
     tokenizer = load_tokenizer(run.data.tokenizer)
     data = dataclasses.replace(_absolute_paths(run.data), tokenizer_sha256=tokenizer_sha256(tokenizer))
     vocab_size = len(tokenizer)
@@ -287,6 +290,9 @@ def _resolve(run: RunConfig) -> RunConfig:
         raise GenptError(f"--seq_len {training.seq_len} is longer than the model's context (n_positions {model.n_positions})")
     check_training_arguments(training)
     require_counts(training, "gradient_accumulation_steps", "eval_steps", "eval_tokens", "seq_len")
+    if training.eval_tokens < training.seq_len:  # else found only at the first evaluation, after training
+        raise GenptError(f"--eval_tokens {training.eval_tokens} is fewer than one window of --seq_len {training.seq_len}; "
+                         "score at least one window")
     if training.warmup_steps < 0:
         raise GenptError(f"--warmup_steps must be >= 0, got {training.warmup_steps}")
     for name in ("adam_beta1", "adam_beta2"):
@@ -315,6 +321,15 @@ def _absolute_paths(data: DataConfig) -> DataConfig:
         data, inputs=[absolute(i) for i in data.inputs], tokenizer=absolute(data.tokenizer),
         validation_inputs=None if data.validation_inputs is None else [absolute(i) for i in data.validation_inputs],
         cache_dir=None if data.cache_dir is None else str(Path(data.cache_dir).expanduser().resolve()))
+
+
+def _check_time_left(checkpoint: Path, max_time_minutes: float | None) -> None:
+    """--max_time_minutes is the run's budget, resumed runs included: one already spent would
+    train a single step past it and stop again."""
+    spent = ckpt.read_state(checkpoint).get("elapsed_seconds", 0.0)
+    if max_time_minutes is not None and spent >= 60 * max_time_minutes:
+        raise GenptError(f"--max_time_minutes {max_time_minutes:g}: the run has trained {spent / 60:.1f} minutes already; "
+                         "pass a larger --max_time_minutes (or none) to continue it")
 
 
 def _check_validation_size(corpus: PreparedCorpus, t: TrainingConfig) -> None:

@@ -125,9 +125,15 @@ CASES = [
     Case("zero batch size", lambda i: i.pretrain("--batch_size", "0"), "--batch_size must be at least 1"),
     Case("negative learning rate", lambda i: i.pretrain("--learning_rate", "-1e-3"), "--learning_rate must be positive"),
     Case("Adam beta out of range", lambda i: i.pretrain("--adam_beta1", "1.5"), "--adam_beta1 must be in [0, 1)"),
+    Case("no tokenizer", lambda i: [a for a in i.pretrain() if a not in ("--tokenizer", str(i.tokenizer))],
+         "--tokenizer is required"),
+    Case("fewer validation tokens than a window", lambda i: i.pretrain("--eval_tokens", "32"),
+         "--eval_tokens 32 is fewer than one window of --seq_len 64"),
     Case("context too long", lambda i: i.pretrain("--seq_len", "999"), "--seq_len 999 is longer than the model's context"),
     Case("test predictions from a run scored on held-out training data",
          lambda i: i.finetune("--validation_split_percentage", "20", "--predict", "test"), "reads no test data"),
+    Case("fine-tune resumed from another run's checkpoint", lambda i: i.finetune("--resume", str(i.file(
+        "other/checkpoints/step-00000003/trainer_state.json", '{"step": 3}').parent)), "a checkpoint of another run folder"),
     Case("fine-tuning context too long", lambda i: i.finetune("--max_seq_length", "999"), "--max_seq_length 999"),
     Case("output_dir is a file (pretrain)", lambda i: i.pretrain(output="afile") if i.file("afile", "mine") else [],
          "is not a folder", watched="afile"),
@@ -182,6 +188,11 @@ CASES = [
     Case("truncated optimizer state", lambda i: ["pretrain", "--output_dir", str(_with(i.copy_run("out"), lambda r: (
         truncated(checkpoint_of(r) / "optimizer.pt"), (r / "model.safetensors").unlink()))), "--resume", "auto"],
          "optimizer.pt: corrupted or truncated"),
+    Case("resume a checkpoint without its optimizer state into a new folder",
+         lambda i: i.pretrain("--resume", str(_with(i.copy_run("copy"), lambda r: (checkpoint_of(r) / "optimizer.pt").unlink())
+                                             / "checkpoints" / checkpoint_of(i.run).name)), "optimizer.pt"),
+    Case("resume a run whose --max_time_minutes is spent", lambda i: i.pretrain(
+        "--resume", str(checkpoint_of(i.run)), "--max_time_minutes", "0.0001"), "pass a larger --max_time_minutes"),
     Case("resume with another model", lambda i: ["pretrain", "--preset", "mini", "--tokenizer", str(i.tokenizer), "--input",
                                                  str(i.corpus), "--output_dir", str(i.copy_run("out")), "--resume", "auto"],
          "model config differs from the checkpoint's"),
@@ -220,6 +231,8 @@ CASES = [
          "must not be or hold --init"),
     Case("eval given two sources", lambda i: ["eval", "--run", str(i.run), "--data_dir", "x", "--validation_file", "y"],
          "give one"),
+    Case("a negative clip norm (seq2seq)", lambda i: ["seq2seq", "--arch", "lstm", "--data_dir", str(i.tmp), "--max_grad_norm",
+                                                       "-1", "--output_dir", str(i.tmp / "out")], "--max_grad_norm must be positive"),
     Case("seq2seq from a language to itself", lambda i: ["seq2seq", "--arch", "lstm", "--data_dir", str(i.tmp), "--source_lang",
                                                          "en", "--target_lang", "en", "--output_dir", str(i.tmp / "out")],
          "expected two languages"),

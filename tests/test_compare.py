@@ -58,6 +58,8 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     gpt = finetune_run(pretrained_run, tmp_path / "runs" / "gpt", "--init", str(pretrained_run))
     lstm = finetune_run(pretrained_run, tmp_path / "lstm", "--arch", "lstm", "--init", "scratch", "--tokenizer", tokenizer,
                         "--preset", "tiny")
+    # a folder of runs may hold an evaluation's output folder (the README's runs/rte/eval-mine): not a run
+    assert main(["eval", "--run", str(gpt), "--max_eval_samples", "8", "--output_dir", str(gpt / "eval-mine")]) == 0
     output = tmp_path / "table"
     assert main(["compare", "--runs", str(tmp_path / "runs"), str(lstm), "--output_dir", str(output)]) == 0
     markdown = (output / "comparison.md").read_text()
@@ -82,6 +84,13 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     image = matplotlib.image.imread(output / "comparison.png")
     assert image.shape[0] > 200 and image.shape[1] > 400
     assert "GPT, pretrained, aux LM" in capsys.readouterr().out
+    assert main(["compare", "--runs", str(gpt), "--output_dir", str(output)]) == 0  # its own table: replaced
+    mine = tmp_path / "mine"  # a table of the user's, under compare's name: never replaced
+    mine.mkdir()
+    (mine / "comparison.md").write_text("the user's")
+    assert main(["compare", "--runs", str(gpt), "--output_dir", str(mine)]) == 2
+    assert "its comparison.md was not written by genpt" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["comparison.md"] and (mine / "comparison.md").read_text() == "the user's"
 
 
 def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, tmp_path, capsys):

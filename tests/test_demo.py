@@ -2,6 +2,11 @@
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
@@ -34,3 +39,18 @@ def test_demo_runs_end_to_end_on_a_small_budget(tmp_path, capsys):
     assert (out / "pretrain" / "loss_curve.png").stat().st_size > 10_000
     demo = json.loads((out / "demo.json").read_text())  # marks the folder as the demo's, so a second demo may replace it
     assert demo["finished"] and [s["step"] for s in demo["steps"]][-1] == "reload in transformers"
+
+
+def test_ctrl_c_during_pretraining_stops_the_demo_there(tmp_path):
+    out = tmp_path / "demo"
+    process = subprocess.Popen([sys.executable, "-m", "genpt", "demo", "--output_dir", str(out), "--vocab_size", "1000",
+                                "--pretrain_steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 240
+    while not (out / "pretrain" / "metrics.jsonl").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # until pretraining has logged its first steps
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "genpt demo: interrupted" in err
+    assert not (out / "sst2-pretrained").exists()  # no fine-tuning from a half-trained model

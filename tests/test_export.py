@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -255,9 +256,14 @@ def test_pretraining_continues_from_a_hugging_face_folder(tmp_path, tokenizer_di
 
     hf = _openai_gpt_folder(tmp_path / "hf", load_tokenizer(tokenizer_dir))
     run = tmp_path / "run"
-    assert main(["pretrain", "--init", str(tmp_path / "hf"), "--input", str(default_corpus_dir()), "--output_dir", str(run),
-                 "--max_steps", "1", "--batch_size", "2", "--seq_len", "32", "--learning_rate", "1e-12", "--warmup_steps", "0",
-                 "--eval_tokens", "256", "--mixed_precision", "no"]) == 0
+    command = ["pretrain", "--init", str(tmp_path / "hf"), "--input", str(default_corpus_dir()), "--output_dir", str(run),
+               "--batch_size", "2", "--seq_len", "32", "--learning_rate", "1e-12", "--warmup_steps", "0",
+               "--eval_tokens", "256", "--mixed_precision", "no"]
+    assert main([*command, "--max_steps", "1"]) == 0
+    resumed = tmp_path / "resumed"  # the same command with --resume auto is the same run (a copy: the test reads the first)
+    shutil.copytree(run, resumed)
+    assert main([*[str(resumed) if a == str(run) else a for a in command], "--max_steps", "1", "--resume", "auto"]) == 0
+    assert json.loads((resumed / "trainer_state.json").read_text())["step"] == 1
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["model"]["n_layer"], config["model"]["n_embd"], config["training"]["init"]) == (2, 32, str(tmp_path / "hf"))
     expected = from_hf_state_dict(hf.state_dict(), GPTConfig(**{**TINY, "vocab_size": len(load_tokenizer(tokenizer_dir))}))

@@ -333,7 +333,7 @@ def test_mnli_scores_matched_and_mismatched_and_writes_both_submissions(tmp_path
         assert len(predicted) == count and set(predicted) <= set(labels)
 
 
-def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir):
+def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir, capsys):
     """Stopped by Ctrl-C mid-epoch (with dropout on) and resumed: every later loss, the dev
     scores, the best weights and the predictions equal the uninterrupted run's, bit for bit."""
     common = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
@@ -347,6 +347,14 @@ def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir):
     assert main([*common, "--output_dir", str(cut)]) == 130
     stopped = read_state(list_checkpoints(cut / "checkpoints")[-1])["step"]
     assert 4 <= stopped < 12 and not (cut / "eval_results.json").exists()
+    other = tmp_path / "other" / "SST-2"  # other training data is another run, not this one continued
+    other.mkdir(parents=True)
+    for split in ("train", "dev"):
+        (other / f"{split}.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    other_data = [str(other.parent) if a == str(default_glue_dir()) else a for a in common]
+    capsys.readouterr()
+    assert main([*other_data, "--output_dir", str(cut), "--resume", "auto"]) == 2
+    assert "data_dir was" in capsys.readouterr().err
     # Mark the lines logged before the stop: a resumed run keeps them, a restarted one would rewrite them.
     rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
     (cut / "metrics.jsonl").write_text("".join(json.dumps({**r, "before_stop": True}) + "\n" for r in rows))
