@@ -70,7 +70,9 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     refuse_output_among_inputs(cache_dir, run.data.inputs or [], option="--data_cache_dir")
     if resume_from is not None:
         _check_time_left(resume_from, run.training.max_time_minutes)
-    new_folders = [folder for folder in (output_dir, cache_dir) if not folder.exists()]
+    # the outermost folder each would create: a refusal takes back the parents it made too
+    new_folders = [next(f for f in reversed([folder, *folder.absolute().parents]) if not f.exists())
+                   for folder in (output_dir, cache_dir) if not folder.exists()]
     try:  # the corpus is checked as it is read, and the checkpoint as it is restored, into folders this
         # command may have made: refused (or stopped with Ctrl-C before a step was trained), they go
         run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
