@@ -9,7 +9,7 @@ from genpt.atomic import claim_outputs, refuse_foreign_outputs, refuse_nested
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
-from genpt.metrics import score_task
+from genpt.metrics import check_scorable, score_task
 from genpt.task_run import (
     load_task_run,
     predict,
@@ -43,6 +43,7 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
         raise GenptError(f"no examples to evaluate in {validation_file or data_dir}")
     if any(example.label is None for example in examples):
         raise GenptError(f"{validation_file or data_dir}: the split has no labels; `genpt eval` needs a labelled file")
+    check_scorable(run.task, examples, str(validation_file or data_dir))
     dataset = run.encode(examples)
     predictions, _ = predict(run.model, dataset, run.collator(), batch_size)
     results = {**score_task(run.task, predictions, [e.label for e in examples]), "eval_samples": len(examples)}

@@ -35,7 +35,7 @@ from genpt.data.tasks import Example, Task
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
 from genpt.finetune.config import TRAJECTORY_KEYS, FinetuneConfig
-from genpt.metrics import score_task
+from genpt.metrics import check_scorable, score_task
 from genpt.models.architectures import baseline_config, build_task_model, context_length
 from genpt.models.heads import TaskModel
 from genpt.options import require_counts
@@ -258,6 +258,7 @@ def load_task_data(config: FinetuneConfig) -> tuple[Task, Splits]:
     for name, examples in (("training", train), ("validation", validation)):
         if not examples:
             raise GenptError(f"the {name} split of {task.name} is empty")
+    check_scorable(task, validation, f"the validation split of {task.name}")
     return task, Splits(train, validation, splits.tests, splits.extra_validation)
 
 

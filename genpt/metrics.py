@@ -31,6 +31,17 @@ def _pair(preds: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     return preds, labels
 
 
+def check_scorable(task: Any, examples: Sequence[Any], what: str) -> None:
+    """A regression split needs two scores that differ: Pearson's r is undefined otherwise.
+    Found before training, not when the first epoch is scored."""
+    if not task.is_regression or any(example.label is None for example in examples):
+        return
+    if len(examples) < 2:
+        raise GenptError(f"{what} holds {len(examples)} example; scoring a regression needs at least 2")
+    if len({example.label for example in examples}) == 1:
+        raise GenptError(f"{what}: every example has the score {examples[0].label:g}; Pearson's r needs scores that differ")
+
+
 def accuracy(preds: Any, labels: Any) -> float:
     preds, labels = _pair(preds, labels)
     return float(np.mean(preds == labels))

@@ -20,6 +20,7 @@ from genpt.cli import main
 from genpt.resources import default_glue_dir
 from genpt.tokenizer.train import train_tokenizer
 
+GLUE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"  # STS-B: not embedded
 PRETRAIN = ["--preset", "tiny", "--batch_size", "4", "--seq_len", "64", "--mixed_precision", "no", "--eval_steps", "4",
             "--save_steps", "4", "--eval_tokens", "2048", "--warmup_steps", "2", "--max_steps", "8"]
 
@@ -134,6 +135,9 @@ CASES = [
          lambda i: i.finetune("--validation_split_percentage", "20", "--predict", "test"), "reads no test data"),
     Case("fine-tune resumed from another run's checkpoint", lambda i: i.finetune("--resume", str(i.file(
         "other/checkpoints/step-00000003/trainer_state.json", '{"step": 3}').parent)), "a checkpoint of another run folder"),
+    Case("a regression scored on one held-out example", lambda i: i.finetune("--task", "stsb", "--data_dir", str(GLUE_DIR),
+                                                                               "--validation_split_percentage", "5"),
+         "scoring a regression needs at least 2"),
     Case("fine-tuning context too long", lambda i: i.finetune("--max_seq_length", "999"), "--max_seq_length 999"),
     Case("output_dir is a file (pretrain)", lambda i: i.pretrain(output="afile") if i.file("afile", "mine") else [],
          "is not a folder", watched="afile"),

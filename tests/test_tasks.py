@@ -448,3 +448,20 @@ def test_read_custom_unlabelled_test_file(tmp_path):
 ])
 def test_bad_custom_files_name_the_file(tmp_path, name, text, message):
     assert_one_line_naming(write(tmp_path / name, text), message, read_custom)
+
+
+def test_a_custom_tsv_is_read_as_pandas_and_spreadsheets_write_it(tmp_path):
+    # pd.DataFrame(...).to_csv(path, sep="\t", index=False): fields with quotes or tabs are quoted
+    path = write(tmp_path / "d.tsv", 'text\tlabel\n"He said ""great"""\tpos\n"a tab\there"\tneg\n')
+    examples, _ = read_custom(path)
+    assert [(e.text_a, e.label) for e in examples] == [('He said "great"', 1), ("a tab\there", 0)]
+
+
+def test_a_glue_test_file_may_leave_its_label_column_empty(tmp_path):
+    path = write(tmp_path / "test.tsv", "sentence\tlabel\nhi\t\nho\t1\n")
+    assert [e.label for e in read_split(TASKS["sst2"], "test", file=path)] == [None, 1]
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    assert_one_line_naming(write(tmp_path / "d.csv", "text,text,label\na,b,1\n"),
+                           r"line 1: the header names the column 'text' twice", read_custom)

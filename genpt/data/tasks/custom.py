@@ -15,7 +15,6 @@ from genpt.data.tasks.files import (
     parse_float,
     read_text,
     table,
-    tsv_rows,
 )
 from genpt.data.tasks.registry import Task
 from genpt.data.types import Example, InputFormat, TaskType
@@ -100,7 +99,9 @@ def _records(path: Path, text_columns: Sequence[str], label_column: str | None) 
         raise GenptError(f"{path}: unsupported file type {suffix or '(none)'}; expected {', '.join(CUSTOM_SUFFIXES)}")
     expected = [*text_columns, *([label_column] if label_column else [])]
     if suffix in (".csv", ".tsv"):
-        header, rows = table(path, csv_rows(path) if suffix == ".csv" else tsv_rows(path))
+        # quoted as csv writes them, tab-separated too (pandas' to_csv(sep="\t")); GLUE's own
+        # files are read unquoted elsewhere
+        header, rows = table(path, csv_rows(path, delimiter="," if suffix == ".csv" else "\t"))
         for name in expected:
             column(path, header, name, expected)
         records = [(f"{path} line {line}", dict(zip(header, fields))) for line, fields in rows]

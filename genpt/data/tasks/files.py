@@ -41,7 +41,11 @@ def table(path: Path, rows: list[tuple[int, list[str]]],
     if header is None:
         if not rows:
             raise GenptError(f"{path} is empty: expected a header row and examples")
-        header, rows = [name.strip() for name in rows[0][1]], rows[1:]
+        (header_line, names), rows = rows[0], rows[1:]
+        header = [name.strip() for name in names]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:  # which of the two columns would be read?
+            raise GenptError(f"{path} line {header_line}: the header names the column {repeated[0]!r} twice")
     for number, fields in rows:
         if len(fields) != len(header):
             raise GenptError(f"{path} line {number}: expected {len(header)} fields ({', '.join(header)}), "
@@ -87,9 +91,10 @@ def parse_float(raw: str) -> float:
         return math.nan
 
 
-def csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """CSV records (quoted fields may span lines), each with the line it starts on."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+def csv_rows(path: Path, delimiter: str = ",") -> list[tuple[int, list[str]]]:
+    """CSV records (quoted fields may span lines), each with the line it starts on; with
+    delimiter "\t", tab-separated files as pandas and spreadsheets write them (quoted)."""
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter)
     rows, line = [], 1
     try:
         for fields in reader:
