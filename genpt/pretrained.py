@@ -44,6 +44,8 @@ def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | No
                     option: str = "--init") -> Pretrained:
     """The model and tokenizer `init` names; errors name `option`, the flag that gave it."""
     if init == "scratch":
+        if option != "--init":  # `generate --run scratch`: nothing to build it from
+            raise GenptError(f"{option} scratch: expected a run folder, a Hugging Face folder or a hub id")
         return _scratch(tokenizer, preset)
     folder = Path(init).expanduser()
     if (folder / "config.yaml").is_file() and (folder / ckpt.MODEL_FILE).is_file():
@@ -60,10 +62,17 @@ def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | No
     raise GenptError(f"{option} {init}: no such folder (expected a run folder, a Hugging Face folder or hub id, or 'scratch')")
 
 
+# The hub's names without a namespace (its legacy models): everything else is namespace/name.
+LEGACY_HUB_IDS = ("openai-gpt", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2")
+
+
 def looks_like_hub_id(name: str) -> bool:
     """`openai-gpt`, `gpt2` or `namespace/name`; a path that is not there (`/runs/x`, `../run`,
-    `runs/mini/checkpoints/step-100`) is a missing folder, not something to ask the hub for."""
-    return name in ("openai-gpt", "gpt2") or re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", name) is not None
+    `runs/mini/checkpoints/step-100`, `runs/mni` beside a `runs/` folder) is a missing folder,
+    not something to ask the hub for."""
+    if name in LEGACY_HUB_IDS:
+        return True
+    return re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", name) is not None and not Path(name.split("/")[0]).is_dir()
 
 
 def _scratch(tokenizer: str | None, preset: str | None) -> Pretrained:
@@ -128,22 +137,57 @@ def _run_tokenizer_dir(folder: Path, option: str, hint: bool) -> Path | None:
     raise GenptError(f"{option} {folder}: no tokenizer/ folder in the run{extra}")
 
 
+# The architectures genpt converts: GPT-1's, and GPT-2's (its pre-LN variant).
+HF_MODEL_TYPES = ("openai-gpt", "gpt2")
+# What a Hugging Face folder may hold its tokenizer in.
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
+
+
 def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "--init") -> Pretrained:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from genpt.convert import from_hf_model
 
+    where = {"local_files_only": local, "trust_remote_code": False}  # a folder's own Python code never runs
     try:
-        hf_model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local)
-        loaded = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(name, local_files_only=local)
-    except Exception as error:  # noqa: BLE001 - missing files, a refused pickle, a foreign config: one line each
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise GenptError(f"{option} {name}: could not load the Hugging Face model ({type(error).__name__}: {reason})") from None
-    model = from_hf_model(hf_model.float())
+        model_type = AutoConfig.from_pretrained(name, **where).model_type  # before any weights are read
+    except Exception as error:  # noqa: BLE001 - a missing file, a foreign config, code it would have to run
+        raise GenptError(f"{option} {name}: could not load the Hugging Face config ({_hub_reason(error, local)})") from None
+    if model_type not in HF_MODEL_TYPES:
+        raise GenptError(f"{option} {name}: a {model_type} model; genpt loads {' and '.join(HF_MODEL_TYPES)} models "
+                         "(GPT-1's and GPT-2's architectures)")
+    if local and tokenizer is None and not any((Path(name) / file).is_file() for file in HF_TOKENIZER_FILES):
+        raise GenptError(f"{option} {name}: no tokenizer files in the folder; pass --tokenizer DIR")
+    try:
+        hf_model = AutoModelForCausalLM.from_pretrained(name, **where)
+        own = None if tokenizer and not _has_tokenizer(name, local) else AutoTokenizer.from_pretrained(name, **where)
+    except Exception as error:  # noqa: BLE001 - missing files, a refused pickle: one line each
+        raise GenptError(f"{option} {name}: could not load the Hugging Face model ({_hub_reason(error, local)})") from None
+    loaded = load_tokenizer(tokenizer) if tokenizer else own
     added = add_special_tokens(loaded)
-    if added or len(loaded) != model.config.vocab_size:
-        model = resize_token_embeddings(model, len(loaded))
+    if own is not None and loaded is not own:  # a --tokenizer beside the folder's own: the one it was trained with
+        add_special_tokens(own)
+        check_same_tokenizer(loaded, tokenizer, own, name)
+    try:
+        model = from_hf_model(hf_model.float())
+        if added or len(loaded) != model.config.vocab_size:
+            model = resize_token_embeddings(model, len(loaded))
+    except GenptError as error:
+        raise GenptError(f"{option} {name}: {error}") from None
     return Pretrained(model, loaded, Path(tokenizer) if tokenizer else None, source=name)
+
+
+def _has_tokenizer(name: str, local: bool) -> bool:
+    return not local or any((Path(name) / file).is_file() for file in HF_TOKENIZER_FILES)
+
+
+def _hub_reason(error: Exception, local: bool) -> str:
+    """transformers' first line, or what to do when the hub cannot be reached."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    if not local and ("connect" in reason.lower() or "offline" in reason.lower() or "cached" in reason.lower()):
+        return ("not in the local cache, and the hub cannot be reached: download it where you are online "
+                "(`hf download NAME --local-dir DIR`) and pass DIR")
+    return f"{type(error).__name__}: {reason}"
 
 
 def add_special_tokens(tokenizer) -> int:

@@ -25,7 +25,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
             f"{folder}: not a tokenizer folder (no tokenizer.json); train one with `genpt tokenizer train`"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise GenptError(f"{folder}: could not load the tokenizer ({reason})") from None

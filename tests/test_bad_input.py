@@ -5,6 +5,7 @@ absent). Each case builds its own bad input on disk; the commands are the real `
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -213,6 +214,12 @@ CASES = [
          "--vocab_size 100 is too small"),
     Case("demo with no pretraining steps", lambda i: ["demo", "--pretrain_steps", "0", "--output_dir", str(i.tmp / "out")],
          "--pretrain_steps must be at least 1"),
+    Case("a Hugging Face folder of another architecture", lambda i: i.finetune("--init", str(hf_config_folder(
+        i, "bert", {"model_type": "bert", "vocab_size": 600, "hidden_size": 32}))), "a bert model; genpt loads openai-gpt and gpt2"),
+    Case("a Hugging Face folder without a tokenizer", lambda i: i.finetune("--init", str(hf_config_folder(
+        i, "gpt2", {"model_type": "gpt2", "vocab_size": 600, "n_positions": 64, "n_embd": 32, "n_layer": 1, "n_head": 2}))),
+         "no tokenizer files in the folder; pass --tokenizer DIR"),
+    Case("a mistyped run path (not a hub id)", lambda i: i.finetune("--init", "tests/no-such-run"), "no such folder"),
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
@@ -241,6 +248,14 @@ CASES = [
                                                          "en", "--target_lang", "en", "--output_dir", str(i.tmp / "out")],
          "expected two languages"),
 ]
+
+
+def hf_config_folder(inputs: Inputs, name: str, config: dict) -> Path:
+    """A Hugging Face folder with its config.json only: refused before any weights are read."""
+    folder = inputs.tmp / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
 
 
 def _with(path: Path, change: Callable[[Path], object]) -> Path:

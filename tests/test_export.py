@@ -293,3 +293,37 @@ def test_a_foreign_tokenizer_gets_gpt1s_special_tokens_on_import(tmp_path):
     torch.testing.assert_close(loaded.model.wte.weight[: old.size(0)], old, rtol=0, atol=0)
     ids = torch.randint(0, old.size(0), (1, 12))
     torch.testing.assert_close(loaded.model.eval()(ids).logits[..., : old.size(0)], hf(ids).logits, rtol=0, atol=1e-5)
+
+
+def test_a_hugging_face_folder_never_runs_its_own_code(tmp_path):
+    """A config.json whose auto_map names the folder's Python: refused, even when the user
+    answers transformers' "run the custom code?" with y."""
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "custom-gpt", "auto_map": {"AutoConfig": "custom.CustomConfig",
+                                                 "AutoModelForCausalLM": "custom.CustomModel"}}))
+    (folder / "custom.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
+                                      "from transformers import PretrainedConfig\n"
+                                      "class CustomConfig(PretrainedConfig):\n    model_type = 'custom-gpt'\n")
+    for argv in (["eval", "lm", "--run", str(folder), "--input", str(default_corpus_dir())],
+                 ["pretrain", "--init", str(folder), "--input", str(default_corpus_dir()), "--output_dir", str(tmp_path / "out")]):
+        done = subprocess.run([sys.executable, "-m", "genpt", *argv], input="y\ny\n", capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert done.returncode == 2 and not marker.exists(), done.stderr[-2000:]
+        assert f"{folder}: could not load the Hugging Face config" in done.stderr
+
+
+def test_a_tokenizer_given_beside_a_hugging_face_folder_must_be_its_own(tmp_path, tokenizer_dir):
+    from genpt.tokenization import load_tokenizer
+
+    _openai_gpt_folder(tmp_path / "hf", load_tokenizer(tokenizer_dir))
+    other = tmp_path / "other"  # as many tokens, other merges
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((GLUE / "SST-2" / "train.tsv").read_text()[:200_000])
+    train_tokenizer([corpus], output_dir=other, vocab_size=1000, show_progress=False)
+    argv = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(tmp_path / "hf"),
+            "--output_dir", str(tmp_path / "out")]
+    assert main([*argv, "--tokenizer", str(other)]) == 2
+    assert not (tmp_path / "out").exists()
