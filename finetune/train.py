@@ -90,7 +90,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     train_set = TaskDataset(splits.train, encode_examples(splits.train, task.input_format, tokenizer, max_seq_length))
     dev_set = TaskDataset(splits.validation, encode_examples(splits.validation, task.input_format, tokenizer, max_seq_length))
 
-    accelerator = new_accelerator(config.mixed_precision)
+    # a baseline classifies with its encoder only: its decoder's parameters get no gradient
+    accelerator = new_accelerator(config.mixed_precision, unused_parameters=config.arch != "gpt")
     set_seed(config.seed, device_specific=True)
     optimizer = adamw(model, lr=config.learning_rate, weight_decay=config.weight_decay, device=accelerator.device)
     steps_per_epoch = engine.steps_per_epoch(len(train_set), config.batch_size, accelerator.num_processes)

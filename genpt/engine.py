@@ -306,14 +306,20 @@ class Engine:
         logged = state.step % s.logging_steps == 0 or last
         if logged:
             self.write_log_line(stage, window)
-        over_time, stop_asked = agreed(acc, [
-            s.max_time_minutes is not None and state.elapsed_seconds > 60 * s.max_time_minutes, interrupted["flag"]])
+        evaluating = bool(s.eval_steps and state.step % s.eval_steps == 0) or (epoch_done and s.eval_each_epoch) or last
+        saving = bool(s.save_steps and state.step % s.save_steps == 0) or (epoch_done and s.save_each_epoch)
+        over_time, stop_asked = False, False
+        # Processes agree on stopping with a collective and a host sync: one process decides
+        # alone at every step, several only at the steps that log, evaluate or save anyway
+        # (Ctrl-C or the time limit then stops the run within --logging_steps steps).
+        if acc.num_processes == 1 or logged or evaluating or saving:
+            over_time, stop_asked = agreed(acc, [
+                s.max_time_minutes is not None and state.elapsed_seconds > 60 * s.max_time_minutes, interrupted["flag"]])
         stopping = last or over_time or stop_asked
-        if (s.eval_steps and state.step % s.eval_steps == 0) or (epoch_done and s.eval_each_epoch) or last \
-                or (stopping and s.eval_on_stop):
+        if evaluating or (stopping and s.eval_on_stop):
             stage.evaluate(self)
             self.model.train()
-        if (s.save_steps and state.step % s.save_steps == 0) or (epoch_done and s.save_each_epoch) or stopping:
+        if saving or stopping:
             self.save_checkpoint()
         if last:
             return "finished", logged

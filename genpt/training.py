@@ -65,14 +65,18 @@ def reset_accelerate_state() -> None:
         reset(reset_partial_state=True)
 
 
-def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1) -> Any:
+def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1, unused_parameters: bool = False) -> Any:
+    """`unused_parameters`: the model has parameters a step may not use (a baseline's decoder,
+    which a classifier never runs): DDP must look for them, or it waits for their gradients."""
     from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
     if not multi_process_launch():
         reset_accelerate_state()
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(mixed_precision),
         gradient_accumulation_steps=gradient_accumulation_steps,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else None,
         # Under torchrun / accelerate launch without GPUs, accelerate starts gloo DDP only
         # when told it runs on CPU; alone, it would train each process separately.
         cpu=multi_process_launch() and not torch.cuda.is_available(),

@@ -379,12 +379,14 @@ def test_resumed_fine_tune_continues_exactly(tmp_path, tokenizer_dir, capsys):
     assert main([*changed, "--output_dir", str(whole), "--resume", str(whole / "checkpoints" / "step-00000004")]) == 2
 
 
-def test_two_process_ddp_fine_tune_shards_batches_and_gathers_every_prediction(tmp_path, tokenizer_dir):
+@pytest.mark.parametrize("arch", ["gpt", "transformer", "lstm"])
+def test_two_process_ddp_fine_tune_shards_batches_and_gathers_every_prediction(tmp_path, tokenizer_dir, arch):
     """Under torchrun (gloo, CPU) each process takes its share of every batch; the dev set's
-    predictions come back whole, in file order, equal to a one-process `genpt eval` of the run."""
+    predictions come back whole, in file order, equal to a one-process `genpt eval` of the run.
+    The baselines too, whose decoders a classifier never runs (DDP must not wait for them)."""
     run = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "genpt", "finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch",
+               "-m", "genpt", "finetune", "--task", "sst2", "--arch", arch, "--data_dir", str(default_glue_dir()), "--init", "scratch",
                "--tokenizer", str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "128", "--max_eval_samples", "101",
                "--batch_size", "16", "--num_train_epochs", "1", "--logging_steps", "1", "--mixed_precision", "no",
                "--output_dir", str(run)]
