@@ -176,8 +176,8 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
                       show_progress: bool = True) -> dict[str, Any]:
     """Every task's zero-shot score, per scored checkpoint; with `output_dir`, zeroshot.json
     (and, for several checkpoints, zeroshot.md and zeroshot.png)."""
-    if output_dir is not None:
-        refuse_foreign_outputs(output_dir, OUTPUTS)
+    if output_dir is not None:  # one checkpoint writes the JSON alone; all of them, the curve too
+        refuse_foreign_outputs(output_dir, OUTPUTS if checkpoints == "all" else OUTPUTS[:1])
     data = [load_task(name, glue_dir=glue_dir, story_cloze_dir=story_cloze_dir, max_examples=max_examples) for name in tasks]
     points = checkpoints_of(Path(run), checkpoints)
     results = {d.name: {"metric": d.metric, "chance": chance_of(d),
@@ -205,11 +205,10 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
 
 
 def write_outputs(summary: dict[str, Any], output_dir: Path, several: bool) -> None:
-    claim_outputs(output_dir, OUTPUTS)  # so the md and png removed below are an earlier call's, never the user's
+    # one checkpoint has no curve: an earlier call's md and png (never the user's) would sit beside this JSON
+    claim_outputs(output_dir, OUTPUTS if several else OUTPUTS[:1], removed=() if several else tuple(OUTPUTS[1:]))
     write_file_atomically(output_dir / "zeroshot.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
-    if not several:  # one checkpoint has no curve: an earlier call's would sit beside this call's JSON
-        for earlier in ("zeroshot.md", "zeroshot.png"):
-            (output_dir / earlier).unlink(missing_ok=True)
+    if not several:
         return
     tasks = summary["tasks"]
     steps = sorted({int(s) for values in tasks.values() for s in values["by_step"]})

@@ -152,16 +152,21 @@ def refuse_foreign_outputs(folder: str | Path, names: list[str], option: str = "
     if (folder / OUTPUTS_RECORD).is_dir():
         theirs.append(OUTPUTS_RECORD)
     if theirs:
-        raise GenptError(f"{option} {folder}: its {theirs[0]} was not written by genpt; refusing to replace it "
-                         "(choose another folder, or move it)")
+        raise GenptError(f"{option} {folder}: its {theirs[0]} is not listed as genpt's in {OUTPUTS_RECORD} (the user's, "
+                         "or a genpt before that list); refusing to replace it (choose another folder, or move it)")
 
 
-def claim_outputs(folder: str | Path, names: list[str], option: str = "--output_dir") -> Path:
+def claim_outputs(folder: str | Path, names: list[str], option: str = "--output_dir", removed: tuple[str, ...] = ()) -> Path:
     """Record `names` as genpt's in `folder` (after `refuse_foreign_outputs`), just before they
-    are written: only recorded files are ever replaced or removed there later."""
+    are written: only recorded files are ever replaced or removed there later. `removed`: earlier
+    outputs of genpt's this call deletes (only those recorded), no longer listed."""
     refuse_foreign_outputs(folder, names, option)
     folder = Path(folder)
-    record = {"files": sorted(recorded_outputs(folder) | set(names))}
+    ours = recorded_outputs(folder)
+    for name in removed:
+        if name in ours:
+            (folder / name).unlink(missing_ok=True)
+    record = {"files": sorted((ours - set(removed)) | set(names))}
     # recorded first, written after: a run stopped between the two leaves a name with no file
     write_file_atomically(folder / OUTPUTS_RECORD, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     return folder

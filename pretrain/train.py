@@ -13,6 +13,7 @@ so a resumed run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -66,13 +67,14 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     check_run_folder(output_dir, resume_from=resume_from, overwrite=False, holds="a run",
                      finished_file=ckpt.MODEL_FILE, overwrite_option=None)
     cache_dir = Path(run.data.cache_dir) if run.data.cache_dir else output_dir / "data"
-    refuse_output_among_inputs(output_dir, run.data.inputs or [])
-    refuse_output_among_inputs(cache_dir, run.data.inputs or [], option="--data_cache_dir")
+    inputs = [*(run.data.inputs or []), *(run.data.validation_inputs or [])]
+    refuse_output_among_inputs(output_dir, inputs)
+    refuse_output_among_inputs(cache_dir, inputs, option="--data_cache_dir")
     if resume_from is not None:
         _check_time_left(resume_from, run.training.max_time_minutes)
-    # the outermost folder each would create: a refusal takes back the parents it made too
-    new_folders = [next(f for f in reversed([folder, *folder.absolute().parents]) if not f.exists())
-                   for folder in (output_dir, cache_dir) if not folder.exists()]
+    # (an --init's tokenizer is written into the run folder before the last checks)
+    new_folders = [folder for folder in (output_dir, output_dir / "tokenizer", cache_dir) if not folder.exists()]
+    new_parents = [p for folder in new_folders for p in folder.absolute().parents if not p.exists()]  # innermost first
     try:  # the corpus is checked as it is read, and the checkpoint as it is restored, into folders this
         # command may have made: refused (or stopped with Ctrl-C before a step was trained), they go
         run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
@@ -90,6 +92,9 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
     except (GenptError, KeyboardInterrupt):
         for folder in new_folders:
             shutil.rmtree(folder, ignore_errors=True)
+        for parent in new_parents:  # only while empty: another command may have written beside the run since
+            with contextlib.suppress(OSError):
+                parent.rmdir()
         raise
     if accelerator.is_main_process:
         clean_run_folder(output_dir)

@@ -219,7 +219,13 @@ CASES = [
     Case("a Hugging Face folder without a tokenizer", lambda i: i.finetune("--init", str(hf_config_folder(
         i, "gpt2", {"model_type": "gpt2", "vocab_size": 600, "n_positions": 64, "n_embd": 32, "n_layer": 1, "n_head": 2}))),
          "no tokenizer files in the folder; pass --tokenizer DIR"),
-    Case("a mistyped run path (not a hub id)", lambda i: i.finetune("--init", "tests/no-such-run"), "no such folder"),
+    # a relative path whose first folder exists here (tests/, run from the repository) is not a hub id
+    Case("a mistyped run path (not a hub id)", lambda i: i.finetune("--init", os.path.join(
+        os.path.relpath(Path(__file__).parent), "no-such-run")), "no such folder"),
+    Case("pretrain --init a Hugging Face folder, refused after its tokenizer is saved",
+         lambda i: ["pretrain", "--init", str(tiny_hf_folder(i)), "--input", str(i.corpus), "--seq_len", "32", "--eval_tokens",
+                    "10", "--mixed_precision", "no", "--output_dir", str(i.tmp / "mine")] if (i.tmp / "mine").mkdir() is None else [],
+         "--eval_tokens 10 is fewer than one window", watched="mine"),
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
@@ -230,12 +236,12 @@ CASES = [
              main(["export", "--run", str(i.run), "--output_dir", str(i.tmp / "hub")]) == 0
              and i.file("hub/.gitattributes", "*.safetensors filter=lfs")) else [], "not a genpt export", "hub"),
     Case("eval over the user's eval_results.json", lambda i: ["eval", "--run", str(i.run), "--output_dir", str(
-        i.file("mine/eval_results.json", "{}").parent)], "its eval_results.json was not written by genpt", "mine"),
+        i.file("mine/eval_results.json", "{}").parent)], "its eval_results.json is not listed as genpt's", "mine"),
     Case("eval lm over the user's eval_lm.json", lambda i: ["eval", "lm", "--run", str(i.run), "--input", str(i.corpus),
                                                            "--output_dir", str(i.file("mine/eval_lm.json", "{}").parent)],
-         "its eval_lm.json was not written by genpt", "mine"),
-    Case("eval zeroshot over the user's zeroshot.md", lambda i: ["eval", "zeroshot", "--run", str(i.run), "--output_dir", str(
-        i.file("mine/zeroshot.md", "my notes").parent)], "its zeroshot.md was not written by genpt", "mine"),
+         "its eval_lm.json is not listed as genpt's", "mine"),
+    Case("eval zeroshot over the user's zeroshot.md", lambda i: ["eval", "zeroshot", "--run", str(i.run), "--checkpoints", "all",
+                                                                 "--output_dir", str(i.file("mine/zeroshot.md", "my notes").parent)], "its zeroshot.md is not listed as genpt's", "mine"),
     Case("eval into its own run", lambda i: ["eval", "--run", str(i.copy_run("out")), "--output_dir", str(i.tmp / "out")],
          "must not be or hold --run"),
     Case("fine-tune over its own --init", lambda i: i.finetune("--init", str(i.copy_run("out")), "--overwrite_output_dir"),
@@ -248,6 +254,20 @@ CASES = [
                                                          "en", "--target_lang", "en", "--output_dir", str(i.tmp / "out")],
          "expected two languages"),
 ]
+
+
+def tiny_hf_folder(inputs: Inputs) -> Path:
+    """An openai-gpt folder (weights and the shared tokenizer) as transformers saves it."""
+    from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+    from genpt.tokenization import load_tokenizer
+
+    folder = inputs.tmp / "hf"
+    tokenizer = load_tokenizer(inputs.tokenizer)
+    OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=1,
+                                         n_head=2)).save_pretrained(folder)
+    tokenizer.save_pretrained(str(folder))
+    return folder
 
 
 def hf_config_folder(inputs: Inputs, name: str, config: dict) -> Path:

@@ -89,7 +89,7 @@ def test_compare_collects_two_runs_into_a_table_and_chart(pretrained_run, tmp_pa
     mine.mkdir()
     (mine / "comparison.md").write_text("the user's")
     assert main(["compare", "--runs", str(gpt), "--output_dir", str(mine)]) == 2
-    assert "its comparison.md was not written by genpt" in capsys.readouterr().err
+    assert "its comparison.md is not listed as genpt's" in capsys.readouterr().err
     assert [p.name for p in mine.iterdir()] == ["comparison.md"] and (mine / "comparison.md").read_text() == "the user's"
 
 

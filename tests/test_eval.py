@@ -137,6 +137,10 @@ def test_zeroshot_heuristics_pick_what_the_model_prefers(opinionated_run, tmp_pa
     evaluate_zeroshot(str(opinionated_run), ["sst2"], glue_dir=str(glue), checkpoints="final", output_dir=str(tmp_path / "out"),
                       show_progress=False)
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"zeroshot.json", "genpt_outputs.json"}
+    (tmp_path / "out" / "zeroshot.md").write_text("the user's, added since")  # no longer genpt's: kept
+    evaluate_zeroshot(str(opinionated_run), ["sst2"], glue_dir=str(glue), checkpoints="final", output_dir=str(tmp_path / "out"),
+                      show_progress=False)
+    assert (tmp_path / "out" / "zeroshot.md").read_text() == "the user's, added since"
 
 
 def test_the_cola_threshold_is_chosen_on_train_only():
@@ -249,7 +253,7 @@ def test_eval_writes_inside_its_run_and_beside_the_users_files_never_over_them(b
     (theirs / "predictions_dev.tsv").write_text("the user's")
     capsys.readouterr()
     assert main(["eval", "--run", str(run), "--output_dir", str(theirs)]) == 2
-    assert "its predictions_dev.tsv was not written by genpt" in capsys.readouterr().err
+    assert "its predictions_dev.tsv is not listed as genpt's" in capsys.readouterr().err
     assert [p.name for p in theirs.iterdir()] == ["predictions_dev.tsv"]
     assert (theirs / "predictions_dev.tsv").read_text() == "the user's"
 

@@ -315,7 +315,7 @@ def test_a_hugging_face_folder_never_runs_its_own_code(tmp_path):
         assert f"{folder}: could not load the Hugging Face config" in done.stderr
 
 
-def test_a_tokenizer_given_beside_a_hugging_face_folder_must_be_its_own(tmp_path, tokenizer_dir):
+def test_a_tokenizer_given_beside_a_hugging_face_folder_must_be_its_own(tmp_path, tokenizer_dir, capsys):
     from genpt.tokenization import load_tokenizer
 
     _openai_gpt_folder(tmp_path / "hf", load_tokenizer(tokenizer_dir))
@@ -326,4 +326,5 @@ def test_a_tokenizer_given_beside_a_hugging_face_folder_must_be_its_own(tmp_path
     argv = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(tmp_path / "hf"),
             "--output_dir", str(tmp_path / "out")]
     assert main([*argv, "--tokenizer", str(other)]) == 2
+    assert "not the tokenizer the model was trained with" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
