@@ -34,6 +34,10 @@ Works on a pretraining run, one of its checkpoints, and an exported (or any open
 gpt2) Hugging Face folder. Tokens are printed as they are produced."""
 
 
+# What `genpt eval lm --output_dir` writes.
+LM_OUTPUTS = ["eval_lm.json"]
+
+
 @dataclass(kw_only=True)
 class EvalOptions:
     run: str | None = None  # a `genpt finetune` run folder
@@ -143,13 +147,13 @@ def run_lm(args: argparse.Namespace) -> None:
     if not options.inputs:
         raise GenptError("--input is required: the held-out text (files, folders or a datasets name)")
     if options.output_dir:
-        refuse_foreign_outputs(options.output_dir, ["eval_lm.json"])
+        refuse_foreign_outputs(options.output_dir, LM_OUTPUTS)
     results = evaluate_lm(options.run, options.inputs, window=options.window, stride=options.stride,
                           batch_size=options.batch_size, **options.read_options())
     print(f"perplexity {results['perplexity']:.2f}, {results['bits_per_byte']:.4f} bits per byte "
           f"({results['tokens']:,} tokens, {results['bytes']:,} bytes; window {results['window']}, stride {results['stride']})")
     if options.output_dir:
-        write_json(claim_outputs(options.output_dir, ["eval_lm.json"]) / "eval_lm.json", results)
+        write_json(claim_outputs(options.output_dir, LM_OUTPUTS) / LM_OUTPUTS[0], results)
 
 
 def run_zeroshot(args: argparse.Namespace) -> None:

@@ -141,9 +141,10 @@ def recorded_outputs(folder: str | Path) -> set[str]:
     return {name for name in names if isinstance(name, str)}
 
 
-def refuse_foreign_outputs(folder: str | Path, names: list[str], option: str = "--output_dir") -> None:
+def refuse_foreign_outputs(folder: str | Path, names: list[str], option: str = "--output_dir") -> set[str]:
     """Refuse, one line, a `folder` where a file of one of these names exists that genpt did not
-    write (checked before the work; nothing is written). The user's other files there are fine."""
+    write (checked before the work; nothing is written). The user's other files there are fine.
+    Returns the names genpt recorded there."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise GenptError(f"{option} {folder}: exists and is not a folder; choose another path")
@@ -154,15 +155,15 @@ def refuse_foreign_outputs(folder: str | Path, names: list[str], option: str = "
     if theirs:
         raise GenptError(f"{option} {folder}: its {theirs[0]} is not listed as genpt's in {OUTPUTS_RECORD} (the user's, "
                          "or a genpt before that list); refusing to replace it (choose another folder, or move it)")
+    return ours
 
 
 def claim_outputs(folder: str | Path, names: list[str], option: str = "--output_dir", removed: tuple[str, ...] = ()) -> Path:
     """Record `names` as genpt's in `folder` (after `refuse_foreign_outputs`), just before they
     are written: only recorded files are ever replaced or removed there later. `removed`: earlier
     outputs of genpt's this call deletes (only those recorded), no longer listed."""
-    refuse_foreign_outputs(folder, names, option)
+    ours = refuse_foreign_outputs(folder, names, option)
     folder = Path(folder)
-    ours = recorded_outputs(folder)
     for name in removed:
         if name in ours:
             (folder / name).unlink(missing_ok=True)

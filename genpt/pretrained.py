@@ -156,7 +156,7 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
     if model_type not in HF_MODEL_TYPES:
         raise GenptError(f"{option} {name}: a {model_type} model; genpt loads {' and '.join(HF_MODEL_TYPES)} models "
                          "(GPT-1's and GPT-2's architectures)")
-    if local and tokenizer is None and not any((Path(name) / file).is_file() for file in HF_TOKENIZER_FILES):
+    if tokenizer is None and not _has_tokenizer(name, local):
         raise GenptError(f"{option} {name}: no tokenizer files in the folder; pass --tokenizer DIR")
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(name, **where)
@@ -178,6 +178,7 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
 
 
 def _has_tokenizer(name: str, local: bool) -> bool:
+    """Whether the model's own tokenizer can be loaded (a hub repo: assumed)."""
     return not local or any((Path(name) / file).is_file() for file in HF_TOKENIZER_FILES)
 
 

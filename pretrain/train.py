@@ -74,7 +74,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         _check_time_left(resume_from, run.training.max_time_minutes)
     # (an --init's tokenizer is written into the run folder before the last checks)
     new_folders = [folder for folder in (output_dir, output_dir / "tokenizer", cache_dir) if not folder.exists()]
-    new_parents = [p for folder in new_folders for p in folder.absolute().parents if not p.exists()]  # innermost first
+    new_parents = sorted({p for folder in new_folders for p in folder.absolute().parents if not p.exists()},
+                         key=lambda p: len(p.parts), reverse=True)  # innermost first, each once
     try:  # the corpus is checked as it is read, and the checkpoint as it is restored, into folders this
         # command may have made: refused (or stopped with Ctrl-C before a step was trained), they go
         run, init_model, corpus, config, accelerator = _prepare(run, output_dir, cache_dir, resume_from, show_progress)
