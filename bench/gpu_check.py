@@ -11,9 +11,9 @@ still runs):
   c. `genpt finetune` on SST-2 for 200 steps from that run;
   d. `GPT.generate` (greedy and sampled) and GPT beam-search decoding on the GPU, with the
      greedy tokens compared against the same model's on the CPU;
-  e. FSDP (`docs/accelerate_fsdp.yaml`, on as many GPUs as there are): a short run, and the
-     same run interrupted after its first checkpoint and resumed; the final weights must be
-     bitwise equal and load into a plain `GPT`;
+  e. fp16 (older GPUs' `auto`), then FSDP (`docs/accelerate_fsdp.yaml`, on as many GPUs as
+     there are): a short run, and the same run interrupted after its first checkpoint and
+     resumed; the final weights must be bitwise equal (and, under FSDP, load into a plain `GPT`);
   f. with two GPUs, a 2-process DDP `accelerate launch` pretraining, checking that the
      processes end with the same weights.
 Without CUDA (and without --smoke) it exits at once with a one-line message and status 2.
@@ -121,20 +121,31 @@ def decoding(work: Path, device: str) -> dict[str, Any]:
 
 def fsdp(work: Path) -> dict[str, Any]:
     """Train, checkpoint, resume exactly and save loadable weights under FSDP."""
-    import shutil
-
     import yaml
-    from safetensors.torch import load_file
 
     config = yaml.safe_load((ROOT / "docs" / "accelerate_fsdp.yaml").read_text())
     config["num_processes"] = torch.cuda.device_count()
     config_file = work / "fsdp.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    launcher = ["accelerate", "launch", "--config_file", str(config_file)]
+    result = resumes_exactly(work, "fsdp", "bf16", launcher=["accelerate", "launch", "--config_file", str(config_file)])
+    if "resumed_weights_equal" in result:
+        from genpt.pretrained import load_pretrained
+
+        result["weights_load"] = type(load_pretrained(str(work / "fsdp_whole")).model).__name__
+    return result
+
+
+def resumes_exactly(work: Path, name: str, precision: str, launcher: list[str] | None = None) -> dict[str, Any]:
+    """A 40-step run, and the same run cut after its step-20 checkpoint and resumed: the final
+    weights must be bitwise equal (fp16 also resumes its gradient scaler's loss scale)."""
+    import shutil
+
+    from safetensors.torch import load_file
+
     common = ["--preset", "mini", "--max_steps", "40", "--warmup_steps", "5", "--eval_steps", "20", "--save_steps", "20",
-              "--mixed_precision", "bf16", "--tokenizer", str(work / "tokenizer"), "--input",
+              "--mixed_precision", precision, "--tokenizer", str(work / "tokenizer"), "--input",
               str(ROOT / "genpt" / "default_data" / "books")]
-    whole, cut = work / "fsdp_whole", work / "fsdp_cut"
+    whole, cut = work / f"{name}_whole", work / f"{name}_cut"
     result = {"whole": run_genpt("pretrain", *common, "--output_dir", str(whole), timeout=150, launcher=launcher)}
     if not result["whole"]["ok"]:
         return result
@@ -146,9 +157,6 @@ def fsdp(work: Path) -> dict[str, Any]:
     if result["resumed"]["ok"]:
         a, b = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
         result["resumed_weights_equal"] = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-        from genpt.pretrained import load_pretrained
-
-        result["weights_load"] = type(load_pretrained(str(whole)).model).__name__
     return result
 
 
@@ -185,6 +193,7 @@ def main() -> int:
              ("finetune", lambda: finetune(work, data, args.smoke)),
              ("decoding", lambda: decoding(work, device))]
     if device == "cuda":
+        steps.append(("fp16_resume", lambda: resumes_exactly(work, "fp16", "fp16")))
         steps.append(("fsdp", lambda: fsdp(work)))
     if torch.cuda.device_count() >= 2:
         steps.append(("two_processes", lambda: two_processes(work)))

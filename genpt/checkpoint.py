@@ -1,7 +1,7 @@
 """Checkpoints shared by pretraining and fine-tuning.
 
 A checkpoint is a folder written atomically: the weights in safetensors, the optimizer,
-scheduler and RNG states in files that `torch.load(..., weights_only=True)` reads, and the
+scheduler, RNG (and, in fp16, gradient scaler) states in files that `torch.load(..., weights_only=True)` reads, and the
 trainer state as JSON. Nothing in it can execute code when loaded.
 """
 
@@ -24,6 +24,7 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
+SCALER_FILE = "scaler.pt"  # fp16's loss scale: without it a resumed run starts again at 65,536 and skips other steps
 STATE_FILE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)$")
 
@@ -94,6 +95,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | dict[str, Any] | None = None,  # or its state dict
     scheduler: Any = None,
     rng_states: list[dict[str, Any]] | None = None,
+    scaler_state: dict[str, Any] | None = None,
     config_yaml: str | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically; `rng_states` holds one entry per process."""
@@ -106,6 +108,8 @@ def save_checkpoint(
             torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
         if rng_states is not None:
             torch.save(rng_states, staging / RNG_FILE)
+        if scaler_state is not None:
+            torch.save(scaler_state, staging / SCALER_FILE)
         if config_yaml is not None:
             (staging / "config.yaml").write_text(config_yaml)
         (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
@@ -168,8 +172,9 @@ def find_resume_checkpoint(output_dir: str | Path, resume: str | None, own_only:
 
 def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                            accelerator: Any) -> dict[str, Any]:
-    """Load a checkpoint's weights, optimizer, scheduler and this process's RNG state into a
-    run about to continue (before `accelerator.prepare`); returns the checkpoint's trainer state.
+    """Load a checkpoint's weights, optimizer, scheduler, this process's RNG state and fp16's
+    loss scale into a run about to continue (before `accelerator.prepare`); returns the
+    checkpoint's trainer state.
 
     Under FSDP the optimizer state is loaded after `prepare`, into the sharded optimizer
     (`genpt.training.load_sharded_optimizer_state`; the training engine does it).
@@ -182,4 +187,7 @@ def restore_training_state(folder: Path, model: torch.nn.Module, optimizer: torc
         optimizer.load_state_dict(load_torch_file(folder / OPTIMIZER_FILE))
     scheduler.load_state_dict(load_torch_file(folder / SCHEDULER_FILE))
     restore_rng_state(load_torch_file(folder / RNG_FILE)[accelerator.process_index])
+    scaler = getattr(accelerator, "scaler", None)
+    if scaler is not None and (folder / SCALER_FILE).is_file():  # checkpoints before 2026-12-07 have none
+        scaler.load_state_dict(load_torch_file(folder / SCALER_FILE))
     return state

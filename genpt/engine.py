@@ -293,7 +293,8 @@ class Engine:
             self._unsaved_tokens = self._unsaved_tokens + step_loss.tokens
             state.batches_done += 1
             state.examples_seen += step_loss.examples * acc.num_processes
-        self.scheduler.step()
+        if not acc.optimizer_step_was_skipped:  # fp16 skips a step whose gradients overflowed: so does the rate
+            self.scheduler.step()
         state.step += 1
         window.steps += 1
         self.log.advance()

@@ -147,11 +147,13 @@ def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer
     rng_states = gather_objects(accelerator, ckpt.rng_state())
     weights = accelerator.get_state_dict(model)
     optimizer_state = optimizer_state_dict(accelerator, model, optimizer)  # a collective under FSDP
+    scaler = getattr(accelerator, "scaler", None)  # fp16 only; the same on every process
     if accelerator.is_main_process:
         folder = checkpoints_dir / ckpt.checkpoint_name(state["step"])
         try:
             ckpt.save_checkpoint(folder, weights=weights, optimizer=optimizer_state, scheduler=scheduler,
                                  rng_states=rng_states, config_yaml=config_yaml,
+                                 scaler_state=None if scaler is None else scaler.state_dict(),
                                  state={**state, "world_size": accelerator.num_processes})
         except Exception as error:  # noqa: BLE001 - a full or read-only disk: say what survives
             if not (isinstance(error, OSError) or type(error).__name__ == "SafetensorError"):

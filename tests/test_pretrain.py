@@ -234,3 +234,38 @@ def test_every_default_schedule_reaches_its_peak_and_anneals(preset):
     t = training_defaults(preset)
     assert t.warmup_steps <= t.max_steps // 10, (t.warmup_steps, t.max_steps)
     assert lr_multiplier(t.warmup_steps, t) == 1.0 and lr_multiplier(t.max_steps - 1, t) < 1e-3
+
+
+def test_fp16_loss_scale_survives_a_checkpoint(tmp_path):
+    """In fp16 on a GPU the gradient scaler halves its scale at each overflow and skips that
+    step; a resumed run must go on from the scale it had, not from 65,536 again (which skips
+    other steps: not the same run). accelerate makes no scaler on a CPU, so the test gives the
+    Accelerator the one it makes on a GPU: a real `torch.amp.GradScaler`."""
+    from accelerate import Accelerator
+
+    from genpt import checkpoint as ckpt
+    from genpt.training import reset_accelerate_state, save_training_checkpoint
+
+    def training_parts(init_scale: float):
+        reset_accelerate_state()
+        accelerator = Accelerator(cpu=True)
+        accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1, device="cpu")
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        return accelerator, model, optimizer, scheduler
+
+    accelerator, model, optimizer, scheduler = training_parts(2.0 ** 126)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    accelerator.backward(model(torch.full((2, 4), 8.0, device="cpu")).square().sum())  # x 2^126: overflows
+    optimizer.step()
+    assert accelerator.optimizer_step_was_skipped  # what the training engine reads to hold the schedule
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert accelerator.scaler.get_scale() == 2.0 ** 125
+    save_training_checkpoint(accelerator, model, optimizer, scheduler, tmp_path, {"step": 1}, keep=1)
+
+    accelerator, model, optimizer, scheduler = training_parts(2.0 ** 16)
+    ckpt.restore_training_state(tmp_path / ckpt.checkpoint_name(1), model, optimizer, scheduler, accelerator)
+    assert accelerator.scaler.get_scale() == 2.0 ** 125
