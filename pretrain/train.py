@@ -233,16 +233,17 @@ def _prepare(run: RunConfig, output_dir: Path, cache_dir: Path, resume_from: Pat
     the --init model or None, corpus, the flat config checkpoints save, accelerator)."""
     from accelerate.utils import set_seed
 
+    accelerator = new_accelerator(run.training.mixed_precision, run.training.gradient_accumulation_steps)
     init_model = None
     if run.training.init and resume_from is None:
-        run, init_model = _from_init(run, output_dir)
+        with accelerator.main_process_first():  # one process saves a Hugging Face tokenizer into the run folder
+            run, init_model = _from_init(run, output_dir, save_tokenizer_here=accelerator.is_main_process)
     run = _resolve(run)
     t = run.training
     config = flat_config(run)
     if resume_from is not None:
         check_resumable(resume_from, config, RESUME_KEYS)
 
-    accelerator = new_accelerator(t.mixed_precision, t.gradient_accumulation_steps)
     set_seed(t.seed, device_specific=True)  # different dropout masks on each process
     with accelerator.main_process_first():  # one process prepares, the others reuse
         corpus = prepare_corpus(
@@ -256,17 +257,18 @@ def _prepare(run: RunConfig, output_dir: Path, cache_dir: Path, resume_from: Pat
     return run, init_model, corpus, config, accelerator
 
 
-def _from_init(run: RunConfig, output_dir: Path) -> tuple[RunConfig, GPT]:
+def _from_init(run: RunConfig, output_dir: Path, save_tokenizer_here: bool = True) -> tuple[RunConfig, GPT]:
     """`--init`: the architecture and weights come from a published or earlier model, and its
     tokenizer unless --tokenizer names one (a Hugging Face tokenizer gets GPT-1's special
-    tokens added and is saved into the run folder)."""
+    tokens added and is saved into the run folder, by the process `save_tokenizer_here`)."""
     from genpt.pretrained import load_pretrained
 
     pretrained = load_pretrained(run.training.init, tokenizer=run.data.tokenizer or None)
     tokenizer = run.data.tokenizer or (str(pretrained.tokenizer_dir) if pretrained.tokenizer_dir else "")
     if not tokenizer:
         folder = output_dir / "tokenizer"
-        write_folder_atomically(folder, lambda p: save_tokenizer(pretrained.tokenizer, p))
+        if save_tokenizer_here:
+            write_folder_atomically(folder, lambda p: save_tokenizer(pretrained.tokenizer, p))
         tokenizer = str(folder)
     model = dataclasses.replace(pretrained.model.config, name="custom")  # the init's shape, whatever the preset said
     return RunConfig(model, run.training, dataclasses.replace(run.data, tokenizer=tokenizer)), pretrained.model

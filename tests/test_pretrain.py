@@ -114,6 +114,29 @@ def test_two_process_ddp_sees_different_data_and_ends_in_sync(tmp_path, corpus, 
     assert first["data_hash"] != second["data_hash"]
 
 
+def test_two_processes_start_from_a_hugging_face_folder(tmp_path, corpus, tokenizer):
+    """Under DDP, --init from a Hugging Face folder: one process saves its tokenizer into the
+    run folder while the others wait (each saving it at once raced to rename the same folder)."""
+    from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+    from genpt.tokenization import load_tokenizer
+
+    hf, run = tmp_path / "hf", tmp_path / "ddp"
+    hf_tokenizer = load_tokenizer(tokenizer)
+    OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=len(hf_tokenizer), n_positions=64, n_embd=32, n_layer=1,
+                                         n_head=2)).save_pretrained(hf)
+    hf_tokenizer.save_pretrained(str(hf))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "genpt", "pretrain", *FAST, "--init", str(hf), "--input", str(corpus), "--max_steps", "2",
+               "--output_dir", str(run)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(load_tokenizer(run / "tokenizer")) == len(hf_tokenizer)
+    assert [p.name for p in run.iterdir() if ".tmp" in p.name] == []  # no staging folder left behind
+    first, second = json.loads((run / "trainer_state.json").read_text())["processes"]
+    assert first["weights_checksum"] == second["weights_checksum"]
+
+
 def error_of(capsys, *args: str) -> str:
     assert pretrain(*args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
