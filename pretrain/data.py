@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +49,8 @@ from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
 from genpt.special_tokens import ENDOFTEXT
 from genpt.tokenization import load_tokenizer
+
+T = TypeVar("T")
 
 TRAIN_FILE = "train.bin"
 VALIDATION_FILE = "validation.bin"
@@ -621,6 +623,22 @@ def validation_batches(
             f"length ({seq_len:,}); use more validation text or a shorter context"
         )
     return _windows(tokens, n_windows, batch_size, seq_len)
+
+
+def process_share(batches: Iterable[T], rank: int, processes: int) -> Iterator[tuple[T, bool]]:
+    """Process `rank`'s share of `batches` (every `processes`-th, from the `rank`-th), each with
+    True; then, with False (not to be counted), one of them again until the process has run as
+    many batches as the process with the most. Under FSDP every forward pass is a collective:
+    a process that ran one batch fewer would leave the others waiting for ever."""
+    first, mine, total = None, 0, 0
+    for index, batch in enumerate(batches):
+        first = batch if first is None else first
+        total += 1
+        if index % processes == rank:
+            mine += 1
+            yield batch, True
+    for _ in range(-(-total // processes) - mine):  # at most one
+        yield first, False
 
 
 def _windows(tokens: np.ndarray, n_windows: int, batch_size: int, seq_len: int) -> Iterator[torch.LongTensor]:

@@ -49,7 +49,7 @@ from genpt.options import require_counts
 from genpt.perf import matmul_peak_flops
 from genpt.plots import plot_loss_curves
 from genpt.pretrain.config import TRAINING_PRESETS, TRAJECTORY_KEYS, DataConfig, RunConfig, TrainingConfig
-from genpt.pretrain.data import PreparedCorpus, prepare_corpus, train_batch, validation_batches
+from genpt.pretrain.data import PreparedCorpus, prepare_corpus, process_share, train_batch, validation_batches
 from genpt.tokenization import load_tokenizer, save_tokenizer, tokenizer_sha256
 from genpt.training import adamw, gather_objects, new_accelerator, stop_on_interrupt
 
@@ -177,12 +177,12 @@ class PretrainStage:
         batches = validation_batches(self.corpus.validation_tokens(), batch_size=t.batch_size, seq_len=t.seq_len,
                                      max_tokens=t.eval_tokens)
         with torch.no_grad(), acc.autocast():
-            for index, batch in enumerate(batches):
-                if index % acc.num_processes != acc.process_index:  # each process its share
-                    continue
+            for batch, counted in process_share(batches, acc.process_index, acc.num_processes):
                 batch = batch.to(acc.device)
-                total += model(batch, labels=batch, return_logits=False).loss.double() * batch.size(0)
-                count += batch.size(0)
+                loss = model(batch, labels=batch, return_logits=False).loss
+                if counted:
+                    total += loss.double() * batch.size(0)
+                    count += batch.size(0)
         totals = acc.reduce(torch.stack([total, count]), "sum")
         val_loss = (totals[0] / totals[1]).item()
         best = state.best.get("val_loss")

@@ -18,6 +18,7 @@ from genpt.errors import GenptError
 from genpt.pretrain.data import (
     ENDOFTEXT_ID,
     prepare_corpus,
+    process_share,
     split_at_word_ends,
     token_dtype,
     train_batch,
@@ -387,3 +388,13 @@ def test_options_and_cache_folder_are_checked(tokenizer_dir, small_corpus, tmp_p
     with pytest.raises(GenptError, match="not a prepared corpus .*refusing to replace them"):
         prepare([small_corpus], tokenizer_dir, occupied)
     assert (occupied / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3, 4])
+@pytest.mark.parametrize("total", [1, 2, 5, 8])
+def test_each_process_runs_as_many_validation_batches_and_counts_its_share_once(processes, total):
+    """Under FSDP each forward pass is a collective: every process runs the same number of
+    batches, and the ones it counts, over all processes, are each batch exactly once."""
+    shares = [list(process_share(iter(range(total)), rank, processes)) for rank in range(processes)]
+    assert len({len(share) for share in shares}) == 1
+    assert sorted(b for share in shares for b, counted in share if counted) == list(range(total))
