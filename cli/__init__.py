@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training on a CPU: keep freed memory for reuse instead of returning it to the system "
                              "(steps re-allocate their activations; faster, and the process keeps its peak memory "
                              "until it exits) (default: on)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not `required`: main() says a command is missing only after naming an unknown option
+    # (`genpt --bogus`), as for the command groups (`genpt tokenizer`)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
@@ -99,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extras = parser.parse_known_args(argv)
+        chosen = _chosen_command(parser, args)
         if extras:  # named by the subcommand that does not know them, not by `genpt`
-            _chosen_command(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
+            chosen.error(f"unrecognized arguments: {' '.join(extras)}")
+        if getattr(args, "func", None) is None:  # `genpt`, `genpt tokenizer`: a group, not a command
+            chosen.error("the following arguments are required: COMMAND")
     except SystemExit as exit:  # --help, or an option argparse refused (its one line is printed)
         return exit.code if isinstance(exit.code, int) else 2
     if args.command in TRAINING_COMMANDS and args.keep_freed_memory:

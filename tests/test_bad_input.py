@@ -157,6 +157,10 @@ CASES = [
          "argument --batch_size: expected an integer, got 'abc'"),
     Case("a misspelt option", lambda i: ["tokenizer", "train", "--input", str(i.corpus), "--vocab_szie", "300",
                                          "--output_dir", str(i.tmp / "out")], "unrecognized arguments: --vocab_szie"),
+    Case("an unknown option before any command", lambda i: ["--verbose"], "genpt: error: unrecognized arguments: --verbose"),
+    Case("an unknown option of a command group", lambda i: ["tokenizer", "--verbose"],
+         "genpt tokenizer: error: unrecognized arguments: --verbose"),
+    Case("a command group without its command", lambda i: ["tokenizer"], "genpt tokenizer: error: the following arguments are required: COMMAND"),
     Case("zero batch size (eval)", lambda i: ["eval", "--run", str(i.run), "--batch_size", "0"], "--batch_size must be at least 1"),
     Case("a window of 0 (eval lm)", lambda i: ["eval", "lm", "--run", str(i.run), "--input", str(i.corpus), "--window", "0"],
          "--window must be at least 1"),
@@ -299,7 +303,7 @@ def shared(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
 def error_lines(captured: str) -> list[str]:
     """The lines genpt printed as errors (progress bars aside); there must be no traceback."""
     assert "Traceback" not in captured, captured[-3000:]
-    return [line for line in captured.replace("\r", "\n").splitlines() if line.startswith("genpt ")]
+    return [line for line in captured.replace("\r", "\n").splitlines() if line.startswith(("genpt ", "genpt:"))]
 
 
 def snapshot(path: Path) -> dict[str, bytes] | bytes | None:
@@ -319,7 +323,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, shared, tmp_path,
     run_before = snapshot(inputs.run)
     assert main(argv) == 2
     lines = error_lines(capsys.readouterr().err)
-    assert len(lines) == 1 and lines[0].startswith(f"genpt {argv[0]}"), lines
+    assert len(lines) == 1 and lines[0].startswith("genpt" if argv[0].startswith("-") else f"genpt {argv[0]}"), lines
     assert case.message in lines[0], lines[0]
     assert snapshot(watched) == before
     assert snapshot(inputs.run) == run_before

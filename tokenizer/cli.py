@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a byte-level BPE tokenizer, or measure one",
         description="Train GPT-1's byte-level BPE tokenizer (Hugging Face tokenizers), or measure one.",
     )
-    commands = parser.add_subparsers(dest="tokenizer_command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="tokenizer_command", metavar="COMMAND")  # missing: genpt's main says so
     train = new_command(commands, "train", help="train a tokenizer and save it as a Hugging Face tokenizer folder",
                         description="Train a byte-level BPE tokenizer; save it where AutoTokenizer.from_pretrained "
                                     "loads it.", epilog=TRAIN_EXAMPLES)
