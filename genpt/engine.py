@@ -293,8 +293,10 @@ class Engine:
             self._unsaved_tokens = self._unsaved_tokens + step_loss.tokens
             state.batches_done += 1
             state.examples_seen += step_loss.examples * acc.num_processes
-        if not acc.optimizer_step_was_skipped:  # fp16 skips a step whose gradients overflowed: so does the rate
-            self.scheduler.step()
+        # In fp16 a step whose gradients overflowed leaves the weights as they were but still
+        # advances the schedule: the fused AdamW skips it inside its kernel, so only a host sync
+        # per step (the scaler's scale) could tell; transformers' Trainer does the same.
+        self.scheduler.step()
         state.step += 1
         window.steps += 1
         self.log.advance()
