@@ -1,8 +1,9 @@
 """Checkpoints shared by pretraining and fine-tuning.
 
 A checkpoint is a folder written atomically: the weights in safetensors, the optimizer,
-scheduler, RNG (and, in fp16, gradient scaler) states in files that `torch.load(..., weights_only=True)` reads, and the
-trainer state as JSON. Nothing in it can execute code when loaded.
+scheduler, RNG (and in fp16 the gradient scaler's) states in files that
+`torch.load(..., weights_only=True)` reads, and the trainer state as JSON. Nothing in it
+can execute code when loaded.
 """
 
 from __future__ import annotations
