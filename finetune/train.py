@@ -386,12 +386,12 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
     for name in (ckpt.MODEL_FILE, "eval_results.json", PRETRAINING_FILE, "predictions_dev.tsv", "predictions_dev_mismatched.tsv",
                  *submissions):
         (output_dir / name).unlink(missing_ok=True)
+    engine.claim_run_folder(output_dir)  # first: a kill from here on leaves a run folder, not a refused one
     if pretrained.pretraining is not None:  # the pretraining run may go on after this: keep what it was now
         record = {"init": config.init, **pretrained.pretraining}  # the resolved path config.yaml holds
         write_json(output_dir / PRETRAINING_FILE, record)
     write_file_atomically(output_dir / "config.yaml",
                           lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config), config.arch)))
-    (output_dir / "metrics.jsonl").unlink(missing_ok=True)
     if pretrained.tokenizer_dir is not None and (pretrained.tokenizer_dir / "tokenizer.json").is_file():
         write_folder_atomically(output_dir / "tokenizer", lambda p: shutil.copytree(pretrained.tokenizer_dir, p, dirs_exist_ok=True))
     else:  # a tokenizer that came from a Hugging Face folder, special tokens added here

@@ -461,6 +461,15 @@ def check_run_folder(output_dir: Path, *, resume_from: Path | None, overwrite: b
                          "or choose another folder")
 
 
+def claim_run_folder(output_dir: Path) -> None:
+    """Mark `output_dir` as a genpt run before a new run writes config.yaml and tokenizer/ there:
+    an empty metrics.jsonl, the log every run keeps (MetricsLog rewrites it). A run killed
+    between those files then leaves a run folder, which the same command starts again, not a
+    config.yaml alone, which `is_run_folder` must take for the user's."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(output_dir / "metrics.jsonl", lambda p: p.write_text(""))
+
+
 def clean_run_folder(output_dir: Path) -> None:
     """Remove the staging files and folders that killed runs left in the run folder (and its
     checkpoints/); call it once every check has passed."""

@@ -39,6 +39,7 @@ from genpt.engine import (
     Window,
     check_resumable,
     check_run_folder,
+    claim_run_folder,
     clean_run_folder,
     restore,
     saved_config,
@@ -99,6 +100,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         raise
     if accelerator.is_main_process:
         clean_run_folder(output_dir)
+        if resume_from is None:  # first: a kill from here on leaves a run folder, not a refused one
+            claim_run_folder(output_dir)
         _write_run_folder(run, output_dir)
     if t.torch_compile:
         model.compile()  # in place: torch.compile(model) would save every weight as "_orig_mod.NAME"

@@ -273,6 +273,41 @@ def test_regression_predictions_recompute_to_the_reported_metric(tmp_path, pretr
     assert recomputed == json.loads((run / "eval_results.json").read_text())["pearson"]
 
 
+class Killed(BaseException):
+    """kill -9 at a chosen moment: nothing below main() catches it, and nothing after it runs."""
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_a_run_killed_while_it_wrote_its_folder_starts_again(tmp_path, corpus, tokenizer_dir, pretrained_run, stage,
+                                                             monkeypatch):
+    """Killed after config.yaml and before tokenizer/, a new run left a config.yaml alone, which
+    the same command then refused as the user's ("not a genpt run"). The run marks its folder
+    first now, so the command starts it again."""
+    import genpt.finetune.train
+    import genpt.pretrain.train
+
+    out = tmp_path / "run"
+    if stage == "pretrain":
+        command = ["pretrain", *PRETRAIN_FAST, "--max_steps", "4", "--tokenizer", str(tokenizer_dir), "--input",
+                   str(corpus), "--output_dir", str(out)]
+    else:
+        command = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(pretrained_run),
+                   "--max_train_samples", "16", "--max_eval_samples", "16", "--num_train_epochs", "1",
+                   "--mixed_precision", "no", "--output_dir", str(out)]
+    module = genpt.pretrain.train if stage == "pretrain" else genpt.finetune.train
+
+    def kill(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "write_folder_atomically", kill)  # the tokenizer/ copy
+        with pytest.raises(Killed):
+            main(command)
+    assert (out / "config.yaml").is_file() and not (out / "tokenizer").exists()
+    assert main(command) == 0
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer" / "tokenizer.json").is_file()
+
+
 def test_a_folder_holding_only_what_a_killed_run_left_is_started_afresh(tmp_path, corpus, tokenizer_dir, capsys):
     """kill -9 while the first run tokenized its corpus leaves a hidden staging folder of a dead
     process: the same command again starts the run there (and clears it). A live writer's staging
