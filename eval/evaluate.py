@@ -49,6 +49,7 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
     results = {**score_task(run.task, predictions, [e.label for e in examples]), "eval_samples": len(examples)}
     if output_dir is not None:
         output_dir = claim_outputs(output_dir, OUTPUTS)
-        write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True)
+        write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True,
+                          id_column=finetune.get("id_column") if run.task.name == "custom" else None)
         write_json(output_dir / "eval_results.json", results)
     return results

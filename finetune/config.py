@@ -29,6 +29,7 @@ class FinetuneConfig(TrainingArguments):
     text_pair_column: str | None = None  # custom tasks: the column of the second text of a pair
     label_column: str = "label"  # custom tasks: the column of the label
     choice_columns: list[str] | None = None  # custom multiple-choice tasks: the columns of the candidate answers
+    id_column: str | None = None  # custom tasks: a column that names each row; predictions files give it in place of the row number
     eval_batch_size: int = 64  # examples per batch when scoring
     num_train_epochs: int = 3  # passes over the training set
     max_steps: int | None = None  # stop after this many optimizer steps (overrides --num_train_epochs)

@@ -279,7 +279,8 @@ def _training_examples(config: FinetuneConfig) -> tuple[Task, list[Example]]:
 
 def _custom_options(config: FinetuneConfig) -> dict[str, Any]:
     return dict(text_column=config.text_column, text_pair_column=config.text_pair_column,
-                label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type)
+                label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type,
+                id_column=config.id_column)
 
 
 def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
@@ -369,7 +370,8 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
         files[task_registry.submission_filename(task, split)] = (examples, predictions_of(examples), False)
     if accelerator.is_main_process:
         for name, (examples, values, with_labels) in files.items():
-            write_predictions(output_dir / name, task, examples, values, with_labels=with_labels)
+            write_predictions(output_dir / name, task, examples, values, with_labels=with_labels,
+                              id_column=config.id_column if task.name == "custom" else None)
         write_json(output_dir / "eval_results.json", results)
         plot_finetune_curves(records, output_dir / "training_curve.png", task.metrics[0], title=f"genpt finetune: {task.name}")
     submissions = [str(output_dir / name) for name, (_, _, labelled) in files.items() if not labelled]
@@ -425,6 +427,12 @@ def _check_options(config: FinetuneConfig) -> None:
         raise GenptError(f"--aux_lm_weight must be >= 0, got {config.aux_lm_weight}")
     if not 0 <= config.warmup_ratio < 1:
         raise GenptError(f"--warmup_ratio must be in [0, 1), got {config.warmup_ratio}")
+    custom_only = {"task_type": None, "text_column": "text", "text_pair_column": None, "label_column": "label",
+                   "choice_columns": None, "id_column": None}  # each with its default
+    given = [name for name, default in custom_only.items() if getattr(config, name) != default]
+    if config.task != "custom" and given:
+        raise GenptError(f"--{given[0]} describes the columns of a custom task's files; --task {config.task} reads its own "
+                         "format (drop the option, or pass --task custom)")
     unknown = sorted(set(config.predict) - {"test"})
     if unknown:
         raise GenptError(f"--predict {' '.join(unknown)}: expected 'test'")

@@ -144,7 +144,7 @@ def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path 
         examples, _ = read_custom(
             file, text_column=finetune.get("text_column", "text"), text_pair_column=finetune.get("text_pair_column"),
             label_column=finetune.get("label_column", "label"), choice_columns=finetune.get("choice_columns"),
-            task_type=finetune["task_type"], label_names=task.label_names)
+            task_type=finetune["task_type"], label_names=task.label_names, id_column=finetune.get("id_column"))
         return examples
     # Story Cloze from a folder: the same held-out 20% of stories the run was evaluated on.
     return read_split(task, "validation", data_dir=None if file else data_dir, file=file)
@@ -159,19 +159,27 @@ def format_prediction(task: Task, value: float | int) -> str:
     return str(int(value))
 
 
-def write_predictions(path: str | Path, task: Task, examples: Sequence[Example], predictions: np.ndarray, with_labels: bool) -> Path:
-    """`index<TAB>prediction[<TAB>label]`, one row per example in file order."""
+def write_predictions(path: str | Path, task: Task, examples: Sequence[Example], predictions: np.ndarray, with_labels: bool,
+                      id_column: str | None = None) -> Path:
+    """`index<TAB>prediction[<TAB>label]`, one row per example in file order; with `id_column`
+    (a custom task's --id_column) the first column is that one, each row's id."""
+    first = _tsv_field(id_column) if id_column else "index"
 
     def write(staging: Path) -> None:
         with staging.open("w", encoding="utf-8") as file:
-            file.write("index\tprediction\tlabel\n" if with_labels else "index\tprediction\n")
+            file.write(f"{first}\tprediction\tlabel\n" if with_labels else f"{first}\tprediction\n")
             for example, prediction in zip(examples, predictions):
-                row = [str(example.index), format_prediction(task, prediction)]
+                row = [_tsv_field(example.id) if id_column else str(example.index), format_prediction(task, prediction)]
                 if with_labels:
                     row.append("" if example.label is None else format_prediction(task, example.label))
                 file.write("\t".join(row) + "\n")
 
     return write_file_atomically(path, write)
+
+
+def _tsv_field(value: str | None) -> str:
+    """A value as one TSV field: tabs and line breaks (which would break the row) become spaces."""
+    return " ".join(str(value).replace("\t", " ").splitlines())
 
 
 def write_json(path: str | Path, values: dict[str, Any]) -> Path:

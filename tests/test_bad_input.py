@@ -172,6 +172,8 @@ CASES = [
                                       str(i.file("d.csv", "sentence,label\nhi,1\nho,0\n")), "--validation_file",
                                       str(i.tmp / "d.csv"), "--init", str(i.run), "--output_dir", str(i.tmp / "out")],
          "no column 'text'"),
+    Case("a custom task's column option on a named task", lambda i: i.finetune("--id_column", "idx"),
+         "--id_column describes the columns of a custom task's files; --task sst2 reads its own format"),
     Case("bad label", lambda i: i.finetune("--train_file", str(i.file("SST-2/train.tsv", "sentence\tlabel\ngood\t1\nbad\t7\n"))),
          "line 3: label '7'"),
     Case("score out of range", lambda i: i.finetune("--task", "stsb", "--train_file", str(i.file(

@@ -256,6 +256,29 @@ def test_custom_task_from_csv(tmp_path, tokenizer_dir):
     assert main(["eval", "--run", str(run), "--validation_file", str(tmp_path / "dev.csv")]) == 0
 
 
+def test_custom_predictions_carry_the_id_column(tmp_path, tokenizer_dir):
+    """--id_column: predictions files (dev, test, and `genpt eval`'s) name each row by its id,
+    so they join back to the user's data whatever order it comes in."""
+    rows = ["id,text,label"] + [f"doc-{97 - i},{'great fine' if i % 2 else 'awful bad'} {i},{'good' if i % 2 else 'bad'}"
+                                for i in range(24)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "dev.csv").write_text("\n".join(rows[:9]) + "\n")
+    (tmp_path / "test.csv").write_text("id,text\nx7,great fine\nx3,awful bad\n")
+    run = tmp_path / "run"
+    assert main(["finetune", "--task", "custom", "--task_type", "classification", "--train_file", str(tmp_path / "train.csv"),
+                 "--validation_file", str(tmp_path / "dev.csv"), "--test_file", str(tmp_path / "test.csv"),
+                 "--predict", "test", "--id_column", "id", "--init", "scratch", "--tokenizer", str(tokenizer_dir),
+                 "--preset", "tiny", "--num_train_epochs", "1", "--mixed_precision", "no", "--output_dir", str(run)]) == 0
+    dev = [line.split("\t") for line in (run / "predictions_dev.tsv").read_text().splitlines()]
+    assert dev[0] == ["id", "prediction", "label"]
+    assert [(r[0], r[2]) for r in dev[1:]] == [(f"doc-{97 - i}", "good" if i % 2 else "bad") for i in range(8)]
+    test = [line.split("\t")[0] for line in (run / "custom.tsv").read_text().splitlines()]
+    assert test == ["id", "x7", "x3"]
+    assert main(["eval", "--run", str(run), "--validation_file", str(tmp_path / "dev.csv"), "--output_dir",
+                 str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "predictions_dev.tsv").read_bytes() == (run / "predictions_dev.tsv").read_bytes()
+
+
 # ---- bad input ----------------------------------------------------------------------------
 
 

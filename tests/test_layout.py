@@ -26,7 +26,7 @@ STAGES = ("tokenizer", "pretrain", "finetune", "eval", "baselines", "export", "c
 TRAINING_COMMANDS = ("tokenizer train", "pretrain", "finetune", "seq2seq", "compare")
 # Options that features added after the layout change brought (issue 14: selection and seeds;
 # issue 17: log-spaced checkpoints and layers transferred).
-ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers", "--train_subset", "--keep_epoch"},
+ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers", "--train_subset", "--keep_epoch", "--id_column"},
                "pretrain": {"--keep_checkpoints"},
                "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options", "--mixed_precision",
                            "--budget_draw"}}

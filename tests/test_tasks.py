@@ -426,6 +426,18 @@ def test_read_custom_pairs_regression_choices_and_fixed_labels(tmp_path):
                     task_type="multiple_choice")
 
 
+def test_read_custom_ids(tmp_path):
+    path = write(tmp_path / "d.jsonl", '{"key": 17, "text": "a", "label": "x"}\n{"key": "b-2", "text": "b", "label": "y"}\n')
+    examples, _ = read_custom(path, id_column="key")
+    assert [(e.index, e.id) for e in examples] == [(0, "17"), (1, "b-2")]
+    write(path, '{"key": 17, "text": "a", "label": "x"}\n{"key": "", "text": "b", "label": "y"}\n')
+    with pytest.raises(GenptError, match=r"d\.jsonl line 2: 'key' is empty or not a single value; every row needs an id"):
+        read_custom(path, id_column="key")
+    csv = write(tmp_path / "d.csv", "text,label\na,x\n")
+    with pytest.raises(GenptError, match=r"d\.csv: no column 'key'"):
+        read_custom(csv, id_column="key")
+
+
 def test_read_custom_unlabelled_test_file(tmp_path):
     path = write(tmp_path / "test.csv", "text\nhello\n")
     examples, names = read_custom(path, label_names=("a", "b"), require_label=False)

@@ -51,7 +51,7 @@ def custom_task(task_type: TaskType, label_names: tuple[str, ...] | None,
 def read_custom(path: str | Path, *, text_column: str = "text", text_pair_column: str | None = None,
                 label_column: str = "label", choice_columns: Sequence[str] | None = None,
                 task_type: TaskType = "classification", label_names: Sequence[str] | None = None,
-                require_label: bool = True) -> tuple[list[Example], tuple[str, ...] | None]:
+                require_label: bool = True, id_column: str | None = None) -> tuple[list[Example], tuple[str, ...] | None]:
     """Examples from a .csv, .tsv, .json (list of objects, or JSON Lines) or .jsonl file.
 
     Classification-like types return the sorted label names found (numerically when all are
@@ -59,7 +59,8 @@ def read_custom(path: str | Path, *, text_column: str = "text", text_pair_column
     validation or test data with the same ids: a label outside them is an error. Regression
     labels are floats; a multiple-choice label is the 0-based position of the right choice.
     With `require_label=False` (test files) the label column may be absent or empty.
-    Other types return None for the label names.
+    Other types return None for the label names. `id_column` names the column that identifies
+    each row (its value becomes `Example.id`, which predictions files carry); every row needs one.
     """
     path = Path(path)
     if task_type not in get_args(TaskType):
@@ -67,7 +68,7 @@ def read_custom(path: str | Path, *, text_column: str = "text", text_pair_column
     if task_type == "multiple_choice" and not choice_columns:
         raise GenptError("a multiple_choice task needs the names of its choice columns")
     text_columns = [text_column, *([text_pair_column] if text_pair_column else []), *(choice_columns or [])]
-    records = _records(path, text_columns, label_column if require_label else None)
+    records = _records(path, [*text_columns, *([id_column] if id_column else [])], label_column if require_label else None)
 
     raw_labels = [_label_text(record.get(label_column)) for _, record in records]
     if require_label:
@@ -88,6 +89,7 @@ def read_custom(path: str | Path, *, text_column: str = "text", text_pair_column
             text_b=texts[1] if text_pair_column else None,
             choices=tuple(texts[len(texts) - n_choices:]) if n_choices else None,
             label=None if raw is None else _custom_label(task_type, raw, names, n_choices, where),
+            id=_row_id(record, id_column, where) if id_column else None,
         ))
     return examples, names
 
@@ -144,6 +146,13 @@ def _text(record: dict[str, Any], column: str, where: str) -> str:
     if value is None or isinstance(value, (dict, list)):
         raise GenptError(f"{where}: {column!r} is not text")
     return str(value).strip()
+
+
+def _row_id(record: dict[str, Any], column: str, where: str) -> str:
+    value = _label_text(record[column])  # a JSON number or boolean as it is written
+    if value is None or isinstance(record[column], (dict, list)):
+        raise GenptError(f"{where}: {column!r} is empty or not a single value; every row needs an id")
+    return value
 
 
 def _label_text(value: Any) -> str | None:
