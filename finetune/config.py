@@ -55,5 +55,5 @@ TRAJECTORY_KEYS = (
     "seed", "mixed_precision", "validation_split_percentage", "transfer_layers", "keep_epoch",
     # the data and the model trained on it: another training set is another run
     "tokenizer", "preset", "data_dir", "train_file", "validation_file", "task_type", "text_column", "text_pair_column",
-    "label_column", "choice_columns",
+    "label_column", "choice_columns", "id_column",
 )

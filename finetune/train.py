@@ -433,6 +433,9 @@ def _check_options(config: FinetuneConfig) -> None:
     if config.task != "custom" and given:
         raise GenptError(f"--{given[0]} describes the columns of a custom task's files; --task {config.task} reads its own "
                          "format (drop the option, or pass --task custom)")
+    if config.id_column is not None and (config.id_column in ("prediction", "label") or any(c in config.id_column for c in "\t\r\n")):
+        raise GenptError(f"--id_column {config.id_column!r}: it heads a column of the predictions files beside 'prediction' "
+                         "and 'label'; expected another name, on one line")
     unknown = sorted(set(config.predict) - {"test"})
     if unknown:
         raise GenptError(f"--predict {' '.join(unknown)}: expected 'test'")

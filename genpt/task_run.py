@@ -163,23 +163,18 @@ def write_predictions(path: str | Path, task: Task, examples: Sequence[Example],
                       id_column: str | None = None) -> Path:
     """`index<TAB>prediction[<TAB>label]`, one row per example in file order; with `id_column`
     (a custom task's --id_column) the first column is that one, each row's id."""
-    first = _tsv_field(id_column) if id_column else "index"
+    first = id_column or "index"
 
     def write(staging: Path) -> None:
         with staging.open("w", encoding="utf-8") as file:
             file.write(f"{first}\tprediction\tlabel\n" if with_labels else f"{first}\tprediction\n")
             for example, prediction in zip(examples, predictions):
-                row = [_tsv_field(example.id) if id_column else str(example.index), format_prediction(task, prediction)]
+                row = [str(example.id) if id_column else str(example.index), format_prediction(task, prediction)]
                 if with_labels:
                     row.append("" if example.label is None else format_prediction(task, example.label))
                 file.write("\t".join(row) + "\n")
 
     return write_file_atomically(path, write)
-
-
-def _tsv_field(value: str | None) -> str:
-    """A value as one TSV field: tabs and line breaks (which would break the row) become spaces."""
-    return " ".join(str(value).replace("\t", " ").splitlines())
 
 
 def write_json(path: str | Path, values: dict[str, Any]) -> Path:

@@ -100,8 +100,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         raise
     if accelerator.is_main_process:
         clean_run_folder(output_dir)
-        if resume_from is None:  # first: a kill from here on leaves a run folder, not a refused one
-            claim_run_folder(output_dir)
+        if resume_from is None or output_dir.resolve() not in resume_from.resolve().parents:
+            claim_run_folder(output_dir)  # a new run here, first: a kill from now on leaves a run folder, not a refused one
         _write_run_folder(run, output_dir)
     if t.torch_compile:
         model.compile()  # in place: torch.compile(model) would save every weight as "_orig_mod.NAME"

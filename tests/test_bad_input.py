@@ -174,6 +174,9 @@ CASES = [
          "no column 'text'"),
     Case("a custom task's column option on a named task", lambda i: i.finetune("--id_column", "idx"),
          "--id_column describes the columns of a custom task's files; --task sst2 reads its own format"),
+    Case("an id column named as the predictions' own", lambda i: ["finetune", "--task", "custom", "--task_type",
+         "classification", "--train_file", str(i.file("d.csv", "text,label\nhi,1\nho,0\n")), "--id_column", "label",
+         "--init", str(i.run), "--output_dir", str(i.tmp / "out")], "--id_column 'label': it heads a column"),
     Case("bad label", lambda i: i.finetune("--train_file", str(i.file("SST-2/train.tsv", "sentence\tlabel\ngood\t1\nbad\t7\n"))),
          "line 3: label '7'"),
     Case("score out of range", lambda i: i.finetune("--task", "stsb", "--train_file", str(i.file(

@@ -436,6 +436,12 @@ def test_read_custom_ids(tmp_path):
     csv = write(tmp_path / "d.csv", "text,label\na,x\n")
     with pytest.raises(GenptError, match=r"d\.csv: no column 'key'"):
         read_custom(csv, id_column="key")
+    write(csv, 'key,text,label\n1,a,x\n"2\tb",b,y\n')
+    with pytest.raises(GenptError, match=r"d\.csv line 3: 'key' holds a tab or a line break"):
+        read_custom(csv, id_column="key")
+    write(csv, "key,text,label\n1,a,x\n2,b,y\n1,c,x\n")
+    with pytest.raises(GenptError, match=r"d\.csv line 4: 'key' '1' is also the id of .*d\.csv line 2; expected one row per id"):
+        read_custom(csv, id_column="key")
 
 
 def test_read_custom_unlabelled_test_file(tmp_path):

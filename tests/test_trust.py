@@ -277,7 +277,7 @@ class Killed(BaseException):
     """kill -9 at a chosen moment: nothing below main() catches it, and nothing after it runs."""
 
 
-@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+@pytest.mark.parametrize("stage", ["pretrain", "pretrain from another run's checkpoint", "finetune"])
 def test_a_run_killed_while_it_wrote_its_folder_starts_again(tmp_path, corpus, tokenizer_dir, pretrained_run, stage,
                                                              monkeypatch):
     """Killed after config.yaml and before tokenizer/, a new run left a config.yaml alone, which
@@ -287,14 +287,17 @@ def test_a_run_killed_while_it_wrote_its_folder_starts_again(tmp_path, corpus, t
     import genpt.pretrain.train
 
     out = tmp_path / "run"
-    if stage == "pretrain":
+    if stage.startswith("pretrain"):
         command = ["pretrain", *PRETRAIN_FAST, "--max_steps", "4", "--tokenizer", str(tokenizer_dir), "--input",
                    str(corpus), "--output_dir", str(out)]
+        if stage != "pretrain":  # the fixture's run (8 steps) continued from its step 4 in a new folder
+            command[command.index("--max_steps") + 1] = "8"
+            command += ["--resume", str(pretrained_run / "checkpoints" / "step-00000004")]
     else:
         command = ["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(pretrained_run),
                    "--max_train_samples", "16", "--max_eval_samples", "16", "--num_train_epochs", "1",
                    "--mixed_precision", "no", "--output_dir", str(out)]
-    module = genpt.pretrain.train if stage == "pretrain" else genpt.finetune.train
+    module = genpt.pretrain.train if stage.startswith("pretrain") else genpt.finetune.train
 
     def kill(*args, **kwargs):
         raise Killed

@@ -91,6 +91,8 @@ def read_custom(path: str | Path, *, text_column: str = "text", text_pair_column
             label=None if raw is None else _custom_label(task_type, raw, names, n_choices, where),
             id=_row_id(record, id_column, where) if id_column else None,
         ))
+    if id_column:
+        _check_unique_ids(examples, records, id_column)
     return examples, names
 
 
@@ -152,7 +154,17 @@ def _row_id(record: dict[str, Any], column: str, where: str) -> str:
     value = _label_text(record[column])  # a JSON number or boolean as it is written
     if value is None or isinstance(record[column], (dict, list)):
         raise GenptError(f"{where}: {column!r} is empty or not a single value; every row needs an id")
+    if any(character in value for character in "\t\r\n"):  # it would break its row of a predictions file
+        raise GenptError(f"{where}: {column!r} holds a tab or a line break; expected an id on one line")
     return value
+
+
+def _check_unique_ids(examples: list[Example], records: list[tuple[str, dict[str, Any]]], column: str) -> None:
+    first_seen: dict[str, str] = {}
+    for example, (where, _) in zip(examples, records):
+        if example.id in first_seen:
+            raise GenptError(f"{where}: {column!r} {example.id!r} is also the id of {first_seen[example.id]}; expected one row per id")
+        first_seen[example.id] = where
 
 
 def _label_text(value: Any) -> str | None:
