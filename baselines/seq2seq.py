@@ -397,11 +397,7 @@ def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[
 
 
 def _start_run_folder(output_dir: Path, model, config: Seq2SeqConfig, tokenizer, tokenizer_dir: Path | None) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # an overwritten run's; never resume into them
-    for name in (ckpt.MODEL_FILE, "eval_results.json", "hypotheses_test.txt", "hypotheses_validation.txt"):
-        (output_dir / name).unlink(missing_ok=True)
-    engine.claim_run_folder(output_dir)  # first: a kill from here on leaves a run folder, not a refused one
+    engine.claim_run_folder(output_dir, (ckpt.MODEL_FILE, "eval_results.json", "hypotheses_test.txt", "hypotheses_validation.txt"))
     values = {"arch": config.arch, "model": model.config.to_dict(), "seq2seq": dataclasses.asdict(config)}
     write_file_atomically(output_dir / "config.yaml", lambda p: p.write_text(yaml.safe_dump(values, sort_keys=False)))
     if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").is_file():

@@ -50,6 +50,6 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
     if output_dir is not None:
         output_dir = claim_outputs(output_dir, OUTPUTS)
         write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True,
-                          id_column=finetune.get("id_column") if run.task.name == "custom" else None)
+                          id_column=finetune.get("id_column"))
         write_json(output_dir / "eval_results.json", results)
     return results

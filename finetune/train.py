@@ -278,9 +278,7 @@ def _training_examples(config: FinetuneConfig) -> tuple[Task, list[Example]]:
 
 
 def _custom_options(config: FinetuneConfig) -> dict[str, Any]:
-    return dict(text_column=config.text_column, text_pair_column=config.text_pair_column,
-                label_column=config.label_column, choice_columns=config.choice_columns, task_type=config.task_type,
-                id_column=config.id_column)
+    return {"task_type": config.task_type, **{name: getattr(config, name) for name in task_registry.COLUMN_OPTIONS}}
 
 
 def _named_task_splits(task: Task, config: FinetuneConfig) -> Splits:
@@ -370,8 +368,7 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
         files[task_registry.submission_filename(task, split)] = (examples, predictions_of(examples), False)
     if accelerator.is_main_process:
         for name, (examples, values, with_labels) in files.items():
-            write_predictions(output_dir / name, task, examples, values, with_labels=with_labels,
-                              id_column=config.id_column if task.name == "custom" else None)
+            write_predictions(output_dir / name, task, examples, values, with_labels=with_labels, id_column=config.id_column)
         write_json(output_dir / "eval_results.json", results)
         plot_finetune_curves(records, output_dir / "training_curve.png", task.metrics[0], title=f"genpt finetune: {task.name}")
     submissions = [str(output_dir / name) for name, (_, _, labelled) in files.items() if not labelled]
@@ -380,15 +377,9 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
 
 
 def _start_run_folder(output_dir: Path, model_config, task: Task, config: FinetuneConfig, pretrained) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # What an overwritten run left: its checkpoints (never resume into them) and its outputs.
-    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
-    # Only the files a run writes: an output folder may hold the user's own files too.
     submissions = {task_registry.submission_filename(task, split) for split in ("test", "test_mismatched")}
-    for name in (ckpt.MODEL_FILE, "eval_results.json", PRETRAINING_FILE, "predictions_dev.tsv", "predictions_dev_mismatched.tsv",
-                 *submissions):
-        (output_dir / name).unlink(missing_ok=True)
-    engine.claim_run_folder(output_dir)  # first: a kill from here on leaves a run folder, not a refused one
+    engine.claim_run_folder(output_dir, (ckpt.MODEL_FILE, "eval_results.json", PRETRAINING_FILE, "predictions_dev.tsv",
+                                         "predictions_dev_mismatched.tsv", *submissions))
     if pretrained.pretraining is not None:  # the pretraining run may go on after this: keep what it was now
         record = {"init": config.init, **pretrained.pretraining}  # the resolved path config.yaml holds
         write_json(output_dir / PRETRAINING_FILE, record)
@@ -427,9 +418,8 @@ def _check_options(config: FinetuneConfig) -> None:
         raise GenptError(f"--aux_lm_weight must be >= 0, got {config.aux_lm_weight}")
     if not 0 <= config.warmup_ratio < 1:
         raise GenptError(f"--warmup_ratio must be in [0, 1), got {config.warmup_ratio}")
-    custom_only = {"task_type": None, "text_column": "text", "text_pair_column": None, "label_column": "label",
-                   "choice_columns": None, "id_column": None}  # each with its default
-    given = [name for name, default in custom_only.items() if getattr(config, name) != default]
+    defaults = {field.name: field.default for field in dataclasses.fields(FinetuneConfig)}
+    given = [name for name in ("task_type", *task_registry.COLUMN_OPTIONS) if getattr(config, name) != defaults[name]]
     if config.task != "custom" and given:
         raise GenptError(f"--{given[0]} describes the columns of a custom task's files; --task {config.task} reads its own "
                          "format (drop the option, or pass --task custom)")

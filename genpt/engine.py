@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -443,9 +444,8 @@ def check_run_folder(output_dir: Path, *, resume_from: Path | None, overwrite: b
     run here: the folder is checked as for a new run."""
     if output_dir.exists() and not output_dir.is_dir():
         raise GenptError(f"--output_dir {output_dir}: exists and is not a folder; choose another path")
-    resuming_here = resume_from is not None and output_dir.resolve() in Path(resume_from).resolve().parents
     # what a run killed while it wrote its first file left is no content (clean_run_folder removes it)
-    if resuming_here or not output_dir.is_dir() or all(is_stale_staging(entry) for entry in output_dir.iterdir()):
+    if resumes_in(output_dir, resume_from) or not output_dir.is_dir() or all(is_stale_staging(entry) for entry in output_dir.iterdir()):
         return
     if not is_run_folder(output_dir):
         raise GenptError(f"--output_dir {output_dir}: holds files that are not a genpt run; refusing to write there "
@@ -461,12 +461,23 @@ def check_run_folder(output_dir: Path, *, resume_from: Path | None, overwrite: b
                          "or choose another folder")
 
 
-def claim_run_folder(output_dir: Path) -> None:
-    """Mark `output_dir` as a genpt run before a new run writes config.yaml and tokenizer/ there:
-    an empty metrics.jsonl, the log every run keeps (MetricsLog rewrites it). A run killed
-    between those files then leaves a run folder, which the same command starts again, not a
-    config.yaml alone, which `is_run_folder` must take for the user's."""
+def resumes_in(output_dir: Path, resume_from: Path | None) -> bool:
+    """Whether `resume_from` is a checkpoint of the run in `output_dir` (another folder's starts a new run there)."""
+    return resume_from is not None and output_dir.resolve() in Path(resume_from).resolve().parents
+
+
+def claim_run_folder(output_dir: Path, old_outputs: Iterable[str] = ()) -> None:
+    """Start a new run in `output_dir`, once every check has passed: remove what an overwritten
+    run left (its checkpoints, never to be resumed into, and the `old_outputs` it wrote; only
+    those, since the folder may hold the user's files too), then mark the folder as a genpt run
+    with an empty metrics.jsonl, the log every run keeps (MetricsLog rewrites it), before
+    config.yaml and tokenizer/ are written. A run killed between those files then leaves a run
+    folder, which the same command starts again, not a config.yaml alone, which
+    `is_run_folder` must take for the user's."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+    for name in old_outputs:
+        (output_dir / name).unlink(missing_ok=True)
     write_file_atomically(output_dir / "metrics.jsonl", lambda p: p.write_text(""))
 
 

@@ -25,7 +25,7 @@ from genpt import checkpoint as ckpt
 from genpt.atomic import write_file_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.collate import Collator, TaskDataset, eval_loader
-from genpt.data.tasks import TASKS, Example, Task, read_custom, read_split
+from genpt.data.tasks import COLUMN_OPTIONS, TASKS, Example, Task, read_custom, read_split
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
 from genpt.models.architectures import (
@@ -141,10 +141,8 @@ def read_labelled(task: Task, finetune: dict[str, Any], *, data_dir: str | Path 
     if task.name == "custom":
         if file is None:
             raise GenptError("a custom task is evaluated on a file: pass --validation_file")
-        examples, _ = read_custom(
-            file, text_column=finetune.get("text_column", "text"), text_pair_column=finetune.get("text_pair_column"),
-            label_column=finetune.get("label_column", "label"), choice_columns=finetune.get("choice_columns"),
-            task_type=finetune["task_type"], label_names=task.label_names, id_column=finetune.get("id_column"))
+        columns = {name: finetune[name] for name in COLUMN_OPTIONS if name in finetune}  # else read_custom's defaults
+        examples, _ = read_custom(file, task_type=finetune["task_type"], label_names=task.label_names, **columns)
         return examples
     # Story Cloze from a folder: the same held-out 20% of stories the run was evaluated on.
     return read_split(task, "validation", data_dir=None if file else data_dir, file=file)

@@ -42,6 +42,7 @@ from genpt.engine import (
     claim_run_folder,
     clean_run_folder,
     restore,
+    resumes_in,
     saved_config,
 )
 from genpt.errors import GenptError
@@ -100,8 +101,8 @@ def pretrain(run: RunConfig, output_dir: str | Path, resume: str | None = None, 
         raise
     if accelerator.is_main_process:
         clean_run_folder(output_dir)
-        if resume_from is None or output_dir.resolve() not in resume_from.resolve().parents:
-            claim_run_folder(output_dir)  # a new run here, first: a kill from now on leaves a run folder, not a refused one
+        if not resumes_in(output_dir, resume_from):  # a new run here
+            claim_run_folder(output_dir)
         _write_run_folder(run, output_dir)
     if t.torch_compile:
         model.compile()  # in place: torch.compile(model) would save every weight as "_orig_mod.NAME"

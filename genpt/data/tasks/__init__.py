@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genpt.data.tasks.custom import CUSTOM_SUFFIXES, custom_task, read_custom
+from genpt.data.tasks.custom import COLUMN_OPTIONS, CUSTOM_SUFFIXES, custom_task, read_custom
 from genpt.data.tasks.glue import glue_path, read_glue_tsv
 from genpt.data.tasks.hub import read_hub
 from genpt.data.tasks.nli import read_scitail, read_snli, scitail_path, snli_path
@@ -43,7 +43,7 @@ from genpt.data.types import Example, InputFormat, TaskType
 from genpt.errors import GenptError
 
 __all__ = [
-    "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
+    "COLUMN_OPTIONS", "CUSTOM_SUFFIXES", "STSB_SCORE_RANGE", "TASKS", "Example", "FileColumns", "HubSource", "InputFormat", "Task",
     "RACE_LEVELS", "TaskType", "custom_task", "level_of", "get_task", "hold_out", "first_or_drawn", "read_custom", "read_split", "split_story_cloze", "submission_filename",
 ]
 

@@ -21,6 +21,8 @@ from genpt.data.types import Example, InputFormat, TaskType
 from genpt.errors import GenptError
 
 CUSTOM_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+# read_custom's options that name a file's columns; a run's config.yaml records them
+COLUMN_OPTIONS = ("text_column", "text_pair_column", "label_column", "choice_columns", "id_column")
 _CLASS_TYPES = ("classification", "entailment", "similarity")
 
 
