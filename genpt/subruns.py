@@ -40,17 +40,35 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     argv = [sys.executable, "-m", "genpt", command, "--config", str(config_file), "--output_dir", str(folder)]
     argv += ["--resume", "auto"] if has_checkpoint(folder) else ["--overwrite_output_dir"]
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
-    done = subprocess.run(argv, env=env)
+    returncode, interrupted = run_through_interrupts(argv, env, command)
     # Exit 2 before the run folder exists: the run refused its input and wrote nothing, nor does
     # this call. (Exit 2 from a started run, a loss gone NaN say, keeps the file: it is how the run began.)
-    if done.returncode == 2 and new_run and not folder.exists():
+    if returncode == 2 and new_run and not folder.exists():
         _take_back(config_file, earlier, new_folders)
         raise GenptError(f"the {command} run {folder.name} refused its input (its error is above); nothing was written")
-    if done.returncode == 130:
+    if returncode == 130 or interrupted:
         raise KeyboardInterrupt
-    if done.returncode != 0:
-        raise GenptError(f"the {command} run in {folder} failed (exit {done.returncode}); its command: "
+    if returncode != 0:
+        raise GenptError(f"the {command} run in {folder} failed (exit {returncode}); its command: "
                          f"{' '.join(map(shlex.quote, argv))}")
+
+
+def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int, bool]:
+    """Run `argv` to its end, Ctrl-C or not: (its exit status, whether this process was interrupted).
+    Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves a checkpoint
+    and exits 130, which takes longer than the quarter second `subprocess.run` grants before it
+    kills the run (and the steps since its last checkpoint with it). An interrupt sent to this
+    process alone (`kill -INT`) lets the run finish. Either way the caller then stops."""
+    interrupted = False
+    with subprocess.Popen(argv, env=env) as process:
+        while True:
+            try:
+                return process.wait(), interrupted
+            except KeyboardInterrupt:
+                if not interrupted:
+                    print(f"genpt: waiting for the {command} run to stop (a run saves a checkpoint on Ctrl-C; "
+                          "run the same command again to continue)", file=sys.stderr, flush=True)
+                interrupted = True
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:
