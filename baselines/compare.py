@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically, write_json_atomically
 from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
@@ -164,7 +164,7 @@ def record_selection(output_dir: Path, task: str, system: str, scores: dict[floa
     values["choices"] = [c for c in values["choices"] if (c["task"], c["system"]) != (task, system)]
     values["choices"].append({"task": task, "system": system, "chosen_learning_rate": best,
                               "held_out_scores": {f"{rate:g}": round(100 * score, 2) for rate, score in scores.items()}})
-    write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
+    write_json_atomically(path, values)
 
 
 def finetune_options(config: CompareConfig, system: System, task: str, seed: int, learning_rate: float) -> dict[str, Any]:
@@ -267,12 +267,12 @@ def read_cell(folder: Path) -> Cell:
     results = json.loads(results_path.read_text())
     tokens, seconds = pretraining_of_cell(folder, finetune_options_.get("init"))
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
-                seed=int(finetune_options_.get("seed", 0)), score=results[TASKS[task].main_metric],
+                seed=int(finetune_options_.get("seed", 0)), score=_from_json_number(results[TASKS[task].main_metric]),
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
                 folder=folder, learning_rate=finetune_options_.get("learning_rate"),
                 pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_),
                 kept_epoch=results.get("kept_epoch", "best"),  # runs before 2026-12-06 kept their best epoch
-                other_scores={m: results[m] for m in TASKS[task].metrics[1:] if m in results})
+                other_scores={m: _from_json_number(results[m]) for m in TASKS[task].metrics[1:] if m in results})
 
 
 def budget_of(finetune_options: dict[str, Any]) -> str:
@@ -346,8 +346,7 @@ class Row:
 
     def std(self, task: str) -> float:
         """Sample standard deviation over seeds (0 with one seed)."""
-        values = self.scores.get(task) or []
-        return statistics.stdev(values) if len(values) > 1 else 0.0
+        return _spread(self.scores.get(task) or [])
 
     def average(self, tasks: list[str]) -> float:
         return statistics.fmean(self.mean(t) for t in tasks) if all(self.scores.get(t) for t in tasks) else math.nan
@@ -355,8 +354,15 @@ class Row:
     def average_std(self, tasks: list[str]) -> float:
         """The spread of the per-seed averages over tasks (seeds in the same order in every task)."""
         per_seed = list(zip(*(self.scores[t] for t in tasks))) if all(self.scores.get(t) for t in tasks) else []
-        averages = [statistics.fmean(scores) for scores in per_seed]
-        return statistics.stdev(averages) if len(averages) > 1 else 0.0
+        return _spread([statistics.fmean(scores) for scores in per_seed])
+
+
+def _spread(values: list[float]) -> float:
+    """Sample standard deviation (0 for one value); NaN when a value is (an undefined score),
+    which statistics.stdev cannot take."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def rows_of(cells: list[Cell]) -> tuple[list[Row], list[str]]:
@@ -481,16 +487,21 @@ def comparison_json(rows: list[Row], tasks: list[str], cells: list[Cell], budget
 def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:
     """The rows comparison.json was written from: the table can be drawn again from the JSON
     alone (docs/results.md's is, by scripts/results_table.py)."""
-    rows = [Row(s["label"], {t: list(v) for t, v in s["scores"].items() if v}, s["params"],
+    rows = [Row(s["label"], {t: _numbers(v) for t, v in s["scores"].items() if v}, s["params"],
                 _from_json_number(s.get("train_seconds_per_seed")), dict(s.get("learning_rate") or {}),
                 s.get("pretraining_tokens", 0), _from_json_number(s.get("pretraining_seconds", 0.0)),
-                {t: {m: list(v) for m, v in metrics.items()} for t, metrics in (s.get("other_scores") or {}).items()})
+                {t: {m: _numbers(v) for m, v in metrics.items()} for t, metrics in (s.get("other_scores") or {}).items()})
             for s in values["systems"]]
     return rows, list(values["tasks"])
 
 
 def _from_json_number(value: float | None) -> float:
+    """JSON's null (genpt writes an undefined score so: JSON has no NaN) as NaN."""
     return math.nan if value is None else float(value)
+
+
+def _numbers(values: list[float | None]) -> list[float]:
+    return [_from_json_number(v) for v in values]
 
 
 def _json_number(value: float) -> float | None:
@@ -543,7 +554,7 @@ def write_comparison(cells: list[Cell], output_dir: str | Path, note: str = "") 
     values = comparison_json(rows, tasks, cells, budgets, kept_epochs)
     if note:
         values["setup"] = note
-    write_file_atomically(output_dir / "comparison.json", lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
+    write_json_atomically(output_dir / "comparison.json", values)
     plot_comparison(rows, tasks, output_dir / "comparison.png", "genpt compare: dev scores by system")
     return table
 

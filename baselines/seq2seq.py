@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
 import math
 import shutil
 import time
@@ -36,7 +35,7 @@ from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
 from genpt import engine
-from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically
+from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically, write_json_atomically
 from genpt.baselines.config import Seq2SeqConfig
 from genpt.config import check_training_arguments
 from genpt.data.transformations import SpecialIds
@@ -391,7 +390,7 @@ def _write_outputs(model, splits: dict[str, list[Pair]], validation_pairs: list[
                "decode_seconds": round(decode_seconds, 1), "num_parameters": sum(p.numel() for p in model.parameters())}
     for name, lines in (("hypotheses_test.txt", hypotheses), ("hypotheses_validation.txt", validation_hypotheses)):
         write_file_atomically(output_dir / name, lambda p, lines=lines: p.write_text("".join(line + "\n" for line in lines)))
-    write_file_atomically(output_dir / "eval_results.json", lambda p: p.write_text(json.dumps(results, indent=2) + "\n"))
+    write_json_atomically(output_dir / "eval_results.json", results)
     plot_loss_curves(records, output_dir / "training_curve.png", title=f"genpt seq2seq: {config.arch}")
     return results
 

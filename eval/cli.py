@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_json_atomically
 from genpt.data.corpus import CORPUS_FLAGS, CorpusOptions
 from genpt.errors import GenptError
 from genpt.options import add_options, config_from_cli, new_command, require_counts
@@ -153,7 +152,7 @@ def run_lm(args: argparse.Namespace) -> None:
     print(f"perplexity {results['perplexity']:.2f}, {results['bits_per_byte']:.4f} bits per byte "
           f"({results['tokens']:,} tokens, {results['bytes']:,} bytes; window {results['window']}, stride {results['stride']})")
     if options.output_dir:
-        write_json(claim_outputs(options.output_dir, LM_OUTPUTS) / LM_OUTPUTS[0], results)
+        write_json_atomically(claim_outputs(options.output_dir, LM_OUTPUTS) / LM_OUTPUTS[0], results)
 
 
 def run_zeroshot(args: argparse.Namespace) -> None:
@@ -198,6 +197,3 @@ def run_generate(args: argparse.Namespace) -> None:
              top_k=options.top_k, top_p=options.top_p, num_samples=options.num_samples, seed=options.seed, out=sys.stdout)
 
 
-def write_json(path: Path, values: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genpt.atomic import claim_outputs, refuse_foreign_outputs, refuse_nested
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, refuse_nested, write_json_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
@@ -14,7 +14,6 @@ from genpt.task_run import (
     load_task_run,
     predict,
     read_labelled,
-    write_json,
     write_predictions,
 )
 
@@ -51,5 +50,5 @@ def evaluate_run(run_dir: str | Path, *, task: str | None = None, data_dir: str 
         output_dir = claim_outputs(output_dir, OUTPUTS)
         write_predictions(output_dir / "predictions_dev.tsv", run.task, examples, predictions, with_labels=True,
                           id_column=finetune.get("id_column"))
-        write_json(output_dir / "eval_results.json", results)
+        write_json_atomically(output_dir / "eval_results.json", results)
     return results

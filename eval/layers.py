@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically, write_json_atomically
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
@@ -47,7 +47,8 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
         check_reusable(options, folder, output_dir / "configs")
     for i, (n, (folder, options)) in enumerate(runs.items(), start=1):
         ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(counts)))
-        scores[n] = 100 * json.loads((folder / "eval_results.json").read_text())[metric]
+        score = json.loads((folder / "eval_results.json").read_text())[metric]
+        scores[n] = math.nan if score is None else 100 * score  # null: undefined (Pearson's r of constant predictions)
     summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": get_task(task).chance_score,
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}
     write_outputs(summary, output_dir)
@@ -56,7 +57,7 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
 
 def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:
     claim_outputs(output_dir, OUTPUTS)
-    write_file_atomically(output_dir / "layers.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    write_json_atomically(output_dir / "layers.json", summary)
     lines = [f"| blocks transferred | {summary['task']} ({summary['metric']}) |", "|---:|---:|"]
     lines += [f"| {n} | {v:.1f} |" for n, v in summary["scores"].items()]
     write_file_atomically(output_dir / "layers.md", lambda p: p.write_text("\n".join(lines) + "\n"))

@@ -16,7 +16,6 @@ Figure 2's curve: task score against pretraining steps.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically
+from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomically, write_json_atomically
 from genpt.data.tasks import Example, get_task, read_split
 from genpt.errors import GenptError
 from genpt.eval.lm import LanguageModel, load_language_model
@@ -207,7 +206,7 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
 def write_outputs(summary: dict[str, Any], output_dir: Path, several: bool) -> None:
     # one checkpoint has no curve: an earlier call's md and png (never the user's) would sit beside this JSON
     claim_outputs(output_dir, OUTPUTS if several else OUTPUTS[:1], removed=() if several else tuple(OUTPUTS[1:]))
-    write_file_atomically(output_dir / "zeroshot.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    write_json_atomically(output_dir / "zeroshot.json", summary)
     if not several:
         return
     tasks = summary["tasks"]

@@ -27,7 +27,7 @@ import torch
 
 from genpt import checkpoint as ckpt
 from genpt import engine
-from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically
+from genpt.atomic import refuse_nested, write_file_atomically, write_folder_atomically, write_json_atomically
 from genpt.config import check_training_arguments
 from genpt.data import tasks as task_registry
 from genpt.data.collate import Collator, TaskDataset, eval_loader
@@ -41,7 +41,7 @@ from genpt.models.heads import TaskModel
 from genpt.options import require_counts
 from genpt.plots import plot_finetune_curves
 from genpt.pretrained import PRETRAINING_FILE, Pretrained, load_pretrained
-from genpt.task_run import predict, read_labelled, run_config_yaml, write_json, write_predictions
+from genpt.task_run import predict, read_labelled, run_config_yaml, write_predictions
 from genpt.tokenization import load_tokenizer, save_tokenizer
 from genpt.training import adamw, new_accelerator, stop_on_interrupt
 
@@ -369,7 +369,7 @@ def _write_outputs(model: TaskModel, task: Task, splits: Splits, dev_set: TaskDa
     if accelerator.is_main_process:
         for name, (examples, values, with_labels) in files.items():
             write_predictions(output_dir / name, task, examples, values, with_labels=with_labels, id_column=config.id_column)
-        write_json(output_dir / "eval_results.json", results)
+        write_json_atomically(output_dir / "eval_results.json", results)
         plot_finetune_curves(records, output_dir / "training_curve.png", task.metrics[0], title=f"genpt finetune: {task.name}")
     submissions = [str(output_dir / name) for name, (_, _, labelled) in files.items() if not labelled]
     return {"task": task.name, "eval_results": results, "output_dir": str(output_dir),
@@ -382,7 +382,7 @@ def _start_run_folder(output_dir: Path, model_config, task: Task, config: Finetu
                                          "predictions_dev_mismatched.tsv", *submissions))
     if pretrained.pretraining is not None:  # the pretraining run may go on after this: keep what it was now
         record = {"init": config.init, **pretrained.pretraining}  # the resolved path config.yaml holds
-        write_json(output_dir / PRETRAINING_FILE, record)
+        write_json_atomically(output_dir / PRETRAINING_FILE, record)
     write_file_atomically(output_dir / "config.yaml",
                           lambda p: p.write_text(run_config_yaml(model_config, task, dataclasses.asdict(config), config.arch)))
     if pretrained.tokenizer_dir is not None and (pretrained.tokenizer_dir / "tokenizer.json").is_file():

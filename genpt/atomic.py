@@ -7,12 +7,14 @@ interruption midway leaves nothing half-written behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from genpt.errors import GenptError
 
@@ -102,6 +104,25 @@ def write_file_atomically(path: str | Path, write: Callable[[Path], None]) -> Pa
     finally:
         staging.unlink(missing_ok=True)
     return path
+
+
+def write_json_atomically(path: str | Path, values: Any) -> Path:
+    """`values` as standard JSON (indented), written atomically. JSON has no NaN or infinity:
+    an undefined score (Pearson's r of constant predictions) or an overflowed loss is written
+    as null, which every JSON reader parses; Python's `json` alone would write `NaN`, which
+    strict readers (JavaScript's JSON.parse, jq 1.6) refuse."""
+    text = json.dumps(_finite_or_none(values), indent=2, allow_nan=False) + "\n"
+    return write_file_atomically(path, lambda p: p.write_text(text))
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], bool], what: str, overwrite: bool = False,

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +172,3 @@ def write_predictions(path: str | Path, task: Task, examples: Sequence[Example],
                 file.write("\t".join(row) + "\n")
 
     return write_file_atomically(path, write)
-
-
-def write_json(path: str | Path, values: dict[str, Any]) -> Path:
-    return write_file_atomically(path, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))

@@ -27,7 +27,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from genpt.atomic import write_file_atomically
+from genpt.atomic import write_file_atomically, write_json_atomically
 from genpt.baselines.config import SYSTEMS
 from genpt.baselines.compare import Row, markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.data.tasks import TASKS
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine:
         values = combine(*(json.loads(path.read_text()) for path in args.combine))
-        write_file_atomically(args.comparison, lambda p: p.write_text(json.dumps(values, indent=2) + "\n"))
+        write_json_atomically(args.comparison, values)
     main_values = json.loads(args.comparison.read_text())
     sweep = sweep_points([json.loads(p.read_text()) for p in sorted(args.sweep.glob("*.json"))])
     rows, tasks = rows_from_json(main_values)

@@ -19,7 +19,7 @@ import matplotlib.image
 import pytest
 import yaml
 
-from genpt.baselines.compare import markdown_table, rows_from_json
+from genpt.baselines.compare import markdown_table, plot_comparison, rows_from_json
 from genpt.cli import main
 from genpt.errors import GenptError
 from genpt.resources import default_corpus_dir, default_glue_dir
@@ -307,6 +307,23 @@ def test_the_documented_tables_are_the_ones_the_json_renders():
         for task in values["tasks"]:
             assert len(system["scores"][task]) == len(system["seeds"])
             assert system["mean"][task] == pytest.approx(statistics.fmean(system["scores"][task]), abs=1e-3)
+
+
+def test_an_undefined_score_is_null_in_the_json_and_a_dash_in_the_table(tmp_path):
+    """Pearson's r of constant predictions is undefined (NaN); JSON has no NaN, so
+    comparison.json holds null, and the table drawn again from it shows the cell as undefined."""
+    from genpt.atomic import write_json_atomically
+
+    values = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())
+    values["systems"][0]["scores"]["stsb"][1] = math.nan
+    path = write_json_atomically(tmp_path / "comparison.json", values)
+    text = path.read_text()
+    assert "NaN" not in text and json.loads(text)["systems"][0]["scores"]["stsb"][1] is None
+    rows, tasks = rows_from_json(json.loads(text))
+    stsb = table_rows(markdown_table(rows, tasks))[rows[0].label][4 + tasks.index("stsb")]
+    assert stsb == "–" and math.isnan(rows[0].scores["stsb"][1])
+    plot_comparison(rows, tasks, tmp_path / "comparison.png", "one undefined score")
+    assert matplotlib.image.imread(tmp_path / "comparison.png").shape[0] > 200
 
 
 def test_combining_a_rerun_of_some_rows_keeps_the_other_rows_in_table_order(tmp_path):

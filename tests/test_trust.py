@@ -271,6 +271,19 @@ def test_regression_predictions_recompute_to_the_reported_metric(tmp_path, pretr
     rows = [line.split("\t") for line in (run / "predictions_dev.tsv").read_text().splitlines()[1:]]
     recomputed = pearson(np.array([float(r[1]) for r in rows]), np.array([float(r[2]) for r in rows]))
     assert recomputed == json.loads((run / "eval_results.json").read_text())["pearson"]
+    # A dev file of one sentence pair, scored differently each time: the model predicts one
+    # value for all, so the correlations are undefined (NaN, as scipy says), and
+    # eval_results.json is still JSON, which has no NaN: they are null there.
+    header, first, *rest = (GLUE / "STS-B" / "dev.tsv").read_text().splitlines()[:41]
+    one_pair = tmp_path / "one_pair.tsv"
+    one_pair.write_text("\n".join([header] + [first.rsplit("\t", 1)[0] + "\t" + line.rsplit("\t", 1)[1] for line in [first, *rest]]) + "\n")
+    assert main(["eval", "--run", str(run), "--validation_file", str(one_pair), "--output_dir", str(tmp_path / "eval")]) == 0
+
+    def no_constants(name: str):
+        raise AssertionError(f"{name} is not JSON")
+
+    results = json.loads((tmp_path / "eval" / "eval_results.json").read_text(), parse_constant=no_constants)
+    assert results["pearson"] is None and results["spearmanr"] is None
 
 
 class Killed(BaseException):
