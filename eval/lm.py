@@ -15,6 +15,7 @@ Parquet, a `datasets` name), each followed by `<|endoftext|>`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,27 @@ def load_language_model(path: str, option: str = "--run") -> LanguageModel:
     if config.is_file() and "task" in read_yaml_mapping(config):
         raise GenptError(f"{option} {path}: a fine-tuned run (it has a task head); give a pretraining run, one of its "
                          "checkpoints, or a Hugging Face causal LM folder")
+    task_head = _exported_task_head(Path(path))
+    if task_head:
+        raise GenptError(f"{option} {path}: a model with a task head ({task_head}, as `genpt export` writes a fine-tuned run); give "
+                         "a pretraining run, one of its checkpoints, or a Hugging Face causal LM folder")
     pretrained = load_pretrained(path, option=option)
     return LanguageModel(pretrained.model.eval(), pretrained.tokenizer, path)
+
+
+def _exported_task_head(folder: Path) -> str | None:
+    """The architecture a Hugging Face folder declares when it is not a causal LM (an exported
+    classifier); None for a causal LM, a folder without config.json, or a hub name."""
+    config = folder / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        architectures = json.loads(config.read_text()).get("architectures") or []
+    except (json.JSONDecodeError, AttributeError):
+        return None  # the loader says what is wrong with it
+    if architectures and not any(a.endswith(("LMHeadModel", "ForCausalLM")) for a in architectures):
+        return architectures[0]
+    return None
 
 
 def text_tokens(tokenizer: Any, inputs: list[str], **read_options: Any) -> tuple[list[int], int]:

@@ -210,6 +210,19 @@ def test_push_to_hub_offline_is_a_clear_error_after_a_complete_export(tmp_path, 
     assert (tmp_path / "hub" / "model.safetensors").is_file() and (tmp_path / "hub" / "README.md").is_file()
 
 
+def test_an_exported_classifier_is_not_taken_for_a_language_model(tmp_path, sst2_run, capsys):
+    """As its run folder is refused by the commands that read a language model, so is its export
+    (transformers would load its body under an LM head without a word)."""
+    assert main(["export", "--run", str(sst2_run), "--output_dir", str(tmp_path / "hub")]) == 0
+    text = tmp_path / "text.txt"
+    text.write_text("It was a dark and stormy night.\n")
+    capsys.readouterr()
+    for argv in (["eval", "lm", "--run", str(tmp_path / "hub"), "--input", str(text)],
+                 ["generate", "--run", str(tmp_path / "hub"), "--prompt", "It was"]):
+        assert main(argv) == 2
+        assert "a model with a task head (OpenAIGPTForSequenceClassification" in capsys.readouterr().err
+
+
 def test_exporting_something_else_is_an_error(tmp_path, capsys):
     assert main(["export", "--run", str(tmp_path), "--output_dir", str(tmp_path / "hub")]) == 2
     assert "not a genpt run folder" in capsys.readouterr().err
