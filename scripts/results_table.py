@@ -6,10 +6,12 @@ docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of
 lengths, beside one row from scratch, all on one fine-tuning budget; for the draw, one
 pretraining run fine-tuned on two budgets, DRAW_FILES; for the size, one run on a random 1,000
 examples and on whole training sets, SIZE_FILES; for the probe, docs/results/probe/*.json
-from scripts/feature_probe.py); the tables in the docs are rendered from
+from scripts/feature_probe.py; for the whole-set table, docs/results/whole/comparison.json, the
+recipe's comparison on whole training sets, tabulated by `genpt compare --runs` from its finished
+cells while the rest run); the tables in the docs are rendered from
 them (each between two marker lines) and never typed by hand:
 
-    python scripts/results_table.py                # rewrite the tables and the four charts
+    python scripts/results_table.py                # rewrite the tables and the five charts
     python scripts/results_table.py --check        # exit 1 if the docs' tables are not the JSON's
 
 When a comparison reruns only some rows (the pretrained ones, after a longer pretraining run),
@@ -48,6 +50,8 @@ SIZE = ("<!-- the training-set size: rendered from the --size comparisons by scr
 SIZE_FILES = (ROOT / "docs" / "results" / "size" / "mini2k_random1000.json", ROOT / "docs" / "results" / "size" / "mini2k_all.json")
 PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_table.py; do not edit -->",
          "<!-- end of the probe -->")
+WHOLE = ("<!-- whole-set table: rendered from docs/results/whole/comparison.json by scripts/results_table.py; do not edit -->",
+         "<!-- end of whole-set table -->")
 
 
 def kept_epochs(comparison: dict) -> dict[str, str]:
@@ -247,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comparisons of one pretraining run on training sets of different sizes (the size's table and chart)")
     parser.add_argument("--probe", type=Path, default=ROOT / "docs" / "results" / "probe",
                         help="folder of scripts/feature_probe.py's JSON files, one per task")
+    parser.add_argument("--whole", type=Path, default=ROOT / "docs" / "results" / "whole" / "comparison.json",
+                        help="the recipe's comparison on whole training sets (its finished cells)")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
@@ -260,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, tasks = rows_from_json(main_values)
     draw = draw_rows([json.loads(p.read_text()) for p in args.draw])
     size = draw_rows([json.loads(p.read_text()) for p in args.size], "--size")
-    tables = {TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
+    whole_rows, whole_tasks = rows_from_json(json.loads(args.whole.read_text()))
+    tables = {WHOLE: markdown_table(whole_rows, whole_tasks), TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
               SIZE: draw_table(*size), PROBE: probe_table([json.loads(p.read_text()) for p in sorted(args.probe.glob("*.json"))])}
     text = args.document.read_text()
     if args.check:
@@ -274,10 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         text = f"{before}{begin}\n{table}\n{end}{after}"
     write_file_atomically(args.document, lambda p: p.write_text(text))
     plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
+    plot_comparison(whole_rows, whole_tasks, args.whole.with_suffix(".png"), "genpt compare, whole training sets: dev scores")
     plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
     plot_draw(*draw, args.comparison.parent / "draw.png")
     plot_draw(*size, args.comparison.parent / "size.png", "What pretraining buys, by training-set size (dots: seeds)")
-    charts = [args.comparison.with_suffix(".png"), *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
+    charts = [args.comparison.with_suffix(".png"), args.whole.with_suffix(".png"),
+              *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
     print(f"written: {args.document} ({len(tables)} tables), {', '.join(map(str, charts))}")
     return 0
 
