@@ -267,12 +267,12 @@ def read_cell(folder: Path) -> Cell:
     results = json.loads(results_path.read_text())
     tokens, seconds = pretraining_of_cell(folder, finetune_options_.get("init"))
     return Cell(system=system_label(values.get("arch", "gpt"), finetune_options_), task=task,
-                seed=int(finetune_options_.get("seed", 0)), score=_from_json_number(results[TASKS[task].main_metric]),
+                seed=int(finetune_options_.get("seed", 0)), score=from_json_number(results[TASKS[task].main_metric]),
                 seconds=_train_seconds(folder / "metrics.jsonl"), parameters=_parameter_count(folder / "model.safetensors"),
                 folder=folder, learning_rate=finetune_options_.get("learning_rate"),
                 pretraining_tokens=tokens, pretraining_seconds=seconds, budget=budget_of(finetune_options_),
                 kept_epoch=results.get("kept_epoch", "best"),  # runs before 2026-12-06 kept their best epoch
-                other_scores={m: _from_json_number(results[m]) for m in TASKS[task].metrics[1:] if m in results})
+                other_scores={m: from_json_number(results[m]) for m in TASKS[task].metrics[1:] if m in results})
 
 
 def budget_of(finetune_options: dict[str, Any]) -> str:
@@ -488,20 +488,20 @@ def rows_from_json(values: dict[str, Any]) -> tuple[list[Row], list[str]]:
     """The rows comparison.json was written from: the table can be drawn again from the JSON
     alone (docs/results.md's is, by scripts/results_table.py)."""
     rows = [Row(s["label"], {t: _numbers(v) for t, v in s["scores"].items() if v}, s["params"],
-                _from_json_number(s.get("train_seconds_per_seed")), dict(s.get("learning_rate") or {}),
-                s.get("pretraining_tokens", 0), _from_json_number(s.get("pretraining_seconds", 0.0)),
+                from_json_number(s.get("train_seconds_per_seed")), dict(s.get("learning_rate") or {}),
+                s.get("pretraining_tokens", 0), from_json_number(s.get("pretraining_seconds", 0.0)),
                 {t: {m: _numbers(v) for m, v in metrics.items()} for t, metrics in (s.get("other_scores") or {}).items()})
             for s in values["systems"]]
     return rows, list(values["tasks"])
 
 
-def _from_json_number(value: float | None) -> float:
+def from_json_number(value: float | None) -> float:
     """JSON's null (genpt writes an undefined score so: JSON has no NaN) as NaN."""
     return math.nan if value is None else float(value)
 
 
 def _numbers(values: list[float | None]) -> list[float]:
-    return [_from_json_number(v) for v in values]
+    return [from_json_number(v) for v in values]
 
 
 def _json_number(value: float) -> float | None:

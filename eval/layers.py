@@ -59,7 +59,7 @@ def write_outputs(summary: dict[str, Any], output_dir: Path) -> None:
     claim_outputs(output_dir, OUTPUTS)
     write_json_atomically(output_dir / "layers.json", summary)
     lines = [f"| blocks transferred | {summary['task']} ({summary['metric']}) |", "|---:|---:|"]
-    lines += [f"| {n} | {v:.1f} |" for n, v in summary["scores"].items()]
+    lines += [f"| {n} | {'–' if math.isnan(v) else f'{v:.1f}'} |" for n, v in summary["scores"].items()]
     write_file_atomically(output_dir / "layers.md", lambda p: p.write_text("\n".join(lines) + "\n"))
     plot(summary, output_dir / "layers.png")
 
@@ -76,7 +76,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     axes.plot(layers, [v if not math.isnan(v) else None for v in values], marker="o", label="fine-tuned")
     if summary.get("chance") is not None:  # from chance up, so that noise is not drawn as a trend
         axes.axhline(summary["chance"], linestyle="--", color="grey", linewidth=1, label="chance")
-        axes.set_ylim(bottom=summary["chance"] - 2, top=max(max(values), summary["chance"]) + 5)
+        axes.set_ylim(bottom=summary["chance"] - 2, top=max([v for v in values if not math.isnan(v)] + [summary["chance"]]) + 5)
         axes.legend(loc="lower right")
     axes.set(xlabel="pretrained blocks transferred", ylabel=f"dev {summary['metric']} x 100",
              title=f"genpt eval layers: {summary['task']}", xticks=layers)

@@ -15,7 +15,6 @@ Parquet, a `datasets` name), each followed by `<|endoftext|>`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,29 +45,19 @@ def load_language_model(path: str, option: str = "--run") -> LanguageModel:
 
     config = Path(path) / "config.yaml"
     if config.is_file() and "task" in read_yaml_mapping(config):
-        raise GenptError(f"{option} {path}: a fine-tuned run (it has a task head); give a pretraining run, one of its "
-                         "checkpoints, or a Hugging Face causal LM folder")
-    task_head = _exported_task_head(Path(path))
-    if task_head:
-        raise GenptError(f"{option} {path}: a model with a task head ({task_head}, as `genpt export` writes a fine-tuned run); give "
-                         "a pretraining run, one of its checkpoints, or a Hugging Face causal LM folder")
+        raise GenptError(f"{option} {path}: a fine-tuned run (it has a task head); {LANGUAGE_MODELS}")
     pretrained = load_pretrained(path, option=option)
+    heads = [a for a in pretrained.hf_architectures or [] if isinstance(a, str) and a.endswith(TASK_HEADS)]
+    if heads:  # transformers would load its fine-tuned body under an LM head without a word
+        raise GenptError(f"{option} {path}: a model with a task head ({heads[0]}, as `genpt export` writes a fine-tuned "
+                         f"run); {LANGUAGE_MODELS}")
     return LanguageModel(pretrained.model.eval(), pretrained.tokenizer, path)
 
 
-def _exported_task_head(folder: Path) -> str | None:
-    """The architecture a Hugging Face folder declares when it is not a causal LM (an exported
-    classifier); None for a causal LM, a folder without config.json, or a hub name."""
-    config = folder / "config.json"
-    if not config.is_file():
-        return None
-    try:
-        architectures = json.loads(config.read_text()).get("architectures") or []
-    except (json.JSONDecodeError, AttributeError):
-        return None  # the loader says what is wrong with it
-    if architectures and not any(a.endswith(("LMHeadModel", "ForCausalLM")) for a in architectures):
-        return architectures[0]
-    return None
+LANGUAGE_MODELS = "give a pretraining run, one of its checkpoints, or a Hugging Face causal LM folder"
+# transformers' heads of GPT-1 and GPT-2 that are not a language model's (a bare body, an LM
+# head, or GPT's double heads still are one: genpt ties the LM head to the embedding)
+TASK_HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
 
 
 def text_tokens(tokenizer: Any, inputs: list[str], **read_options: Any) -> tuple[list[int], int]:

@@ -107,10 +107,10 @@ def write_file_atomically(path: str | Path, write: Callable[[Path], None]) -> Pa
 
 
 def write_json_atomically(path: str | Path, values: Any) -> Path:
-    """`values` as standard JSON (indented), written atomically. JSON has no NaN or infinity:
-    an undefined score (Pearson's r of constant predictions) or an overflowed loss is written
-    as null, which every JSON reader parses; Python's `json` alone would write `NaN`, which
-    strict readers (JavaScript's JSON.parse, jq 1.6) refuse."""
+    """`values` as standard JSON (indented), written atomically: how genpt writes its result
+    files. JSON has no NaN or infinity: an undefined score (Pearson's r of constant
+    predictions) is written as null, which every JSON reader parses; Python's `json` alone
+    would write `NaN`, which strict readers (JavaScript's JSON.parse, jq 1.6) refuse."""
     text = json.dumps(_finite_or_none(values), indent=2, allow_nan=False) + "\n"
     return write_file_atomically(path, lambda p: p.write_text(text))
 

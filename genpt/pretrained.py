@@ -38,6 +38,9 @@ class Pretrained:
     # a genpt pretraining run's trainer_state.json as it was when loaded (step, tokens_seen,
     # elapsed_seconds, stop_reason): the pretraining these weights had, which the run may outgrow later
     pretraining: dict | None = None
+    # what a Hugging Face model's config.json says it is (["OpenAIGPTLMHeadModel"], an exported
+    # classifier's ["OpenAIGPTForSequenceClassification"]); None for genpt runs and from scratch
+    hf_architectures: list[str] | None = None
 
 
 def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None,
@@ -150,9 +153,10 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
 
     where = {"local_files_only": local, "trust_remote_code": False}  # a folder's own Python code never runs
     try:
-        model_type = AutoConfig.from_pretrained(name, **where).model_type  # before any weights are read
+        hf_config = AutoConfig.from_pretrained(name, **where)  # before any weights are read
     except Exception as error:  # noqa: BLE001 - a missing file, a foreign config, code it would have to run
         raise GenptError(f"{option} {name}: could not load the Hugging Face config ({_hub_reason(error, local)})") from None
+    model_type = hf_config.model_type
     if model_type not in HF_MODEL_TYPES:
         raise GenptError(f"{option} {name}: a {model_type} model; genpt loads {' and '.join(HF_MODEL_TYPES)} models "
                          "(GPT-1's and GPT-2's architectures)")
@@ -174,7 +178,9 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
             model = resize_token_embeddings(model, len(loaded))
     except GenptError as error:
         raise GenptError(f"{option} {name}: {error}") from None
-    return Pretrained(model, loaded, Path(tokenizer) if tokenizer else None, source=name)
+    architectures = hf_config.architectures
+    return Pretrained(model, loaded, Path(tokenizer) if tokenizer else None, source=name,
+                      hf_architectures=[architectures] if isinstance(architectures, str) else list(architectures or []))
 
 
 def _has_tokenizer(name: str, local: bool) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     if returncode == 2 and new_run and not folder.exists():
         _take_back(config_file, earlier, new_folders)
         raise GenptError(f"the {command} run {folder.name} refused its input (its error is above); nothing was written")
-    if returncode == 130 or interrupted:
+    if returncode in (130, -signal.SIGINT) or (returncode == 0 and interrupted):
         raise KeyboardInterrupt
     if returncode != 0:
         raise GenptError(f"the {command} run in {folder} failed (exit {returncode}); its command: "
@@ -58,17 +59,30 @@ def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -
     Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves a checkpoint
     and exits 130, which takes longer than the quarter second `subprocess.run` grants before it
     kills the run (and the steps since its last checkpoint with it). An interrupt sent to this
-    process alone (`kill -INT`) lets the run finish. Either way the caller then stops."""
-    interrupted = False
-    with subprocess.Popen(argv, env=env) as process:
-        while True:
-            try:
-                return process.wait(), interrupted
-            except KeyboardInterrupt:
-                if not interrupted:
-                    print(f"genpt: waiting for the {command} run to stop (a run saves a checkpoint on Ctrl-C; "
-                          "run the same command again to continue)", file=sys.stderr, flush=True)
-                interrupted = True
+    process alone (`kill -INT`) lets the run finish. Either way the caller then stops.
+
+    While the run lives, SIGINT here only sets a flag: a KeyboardInterrupt raised between two
+    statements would leave the run going on alone (or still writing its checkpoint when the
+    same command starts it again). The run itself keeps the default handling: a handler set in
+    Python does not survive exec (SIG_IGN would, so it is not used)."""
+    interrupts = []
+
+    def note(signum: int, frame: Any) -> None:
+        if not interrupts:  # os.write: a buffered stream must not be re-entered from a handler
+            os.write(2, f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C; "
+                        "run the same command again to continue)\n".encode())
+        interrupts.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGINT, note)
+    except ValueError:  # not the main thread, where no signal arrives anyway
+        previous = None
+    try:
+        with subprocess.Popen(argv, env=env) as process:
+            return process.wait(), bool(interrupts)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:

@@ -18,7 +18,6 @@ Each --init gets one line on stdout and one record in --output (written when all
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 
-from genpt.atomic import write_file_atomically
+from genpt.atomic import write_json_atomically
 from genpt.data.collate import Collator, TaskDataset
 from genpt.data.transformations import SpecialIds, encode_examples
 from genpt.errors import GenptError
@@ -113,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feature_probe.py: {error}", file=sys.stderr)
         return 2
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        write_file_atomically(args.output, lambda p: p.write_text(json.dumps(records, indent=2) + "\n"))
+        write_json_atomically(args.output, records)
     return 0
 
 

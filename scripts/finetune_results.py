@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def run_one(task: str, init: str, args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "genpt", *cmd[1:], "--overwrite_output_dir"], check=True)
         (output_dir / "wall_seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
-    results = json.loads(results_file.read_text())
+    results = {key: math.nan if value is None else value for key, value in json.loads(results_file.read_text()).items()}
     results["wall_seconds"] = float((output_dir / "wall_seconds.txt").read_text()) if (output_dir / "wall_seconds.txt").exists() else None
     return results
 

@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 
 from genpt.atomic import write_file_atomically, write_json_atomically
+from genpt.baselines.compare import Row, from_json_number, markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.baselines.config import SYSTEMS
-from genpt.baselines.compare import Row, markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def sweep_points(sweeps: list[dict]) -> tuple[list[dict], list[str], list[int]]:
     points = []
     for system in sorted(systems, key=lambda s: s["pretraining_tokens"]):
         kept = [system["seeds"].index(seed) for seed in seeds]
-        means = {t: statistics.fmean(system["scores"][t][i] for i in kept) for t in tasks}
+        means = {t: statistics.fmean(from_json_number(system["scores"][t][i]) for i in kept) for t in tasks}
         seconds = system.get("pretraining_seconds")
         points.append({"tokens": system["pretraining_tokens"], "seconds": float("nan") if seconds is None else seconds,
                        "means": means, "average": statistics.fmean(means.values())})
@@ -182,6 +182,8 @@ def draw_table(rows: list[dict], tasks: list[str]) -> str:
 
 
 def _mean_and_spread(mean: float, spread: float, seeds: int, sign: str) -> str:
+    if math.isnan(mean):
+        return "–"
     return f"{mean:{sign}.1f}" + (f" ± {spread:.1f}" if seeds > 1 else "")
 
 
@@ -199,7 +201,7 @@ def probe_table(probes: list[list[dict]]) -> str:
     """One row per model probed (by pretraining tokens), one column per task: its held-out score."""
     tasks = [records[0]["task"] for records in probes]
     tokens: dict[str, int] = {}  # init -> its pretraining tokens
-    held_out: dict[tuple[str, str], float] = {}  # (init, task) -> the probe's held-out score
+    held_out: dict[tuple[str, str], float | None] = {}  # (init, task) -> the probe's held-out score (None: undefined)
     for records in probes:
         for record in records:
             tokens[record["init"]] = record["pretraining_tokens"]
@@ -207,7 +209,7 @@ def probe_table(probes: list[list[dict]]) -> str:
     header = ["features of", "pretraining tokens"] + [_probe_column(records) for records in probes]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for init in sorted(tokens, key=tokens.get):
-        scores = [f"{held_out[init, t]:.1f}" if (init, t) in held_out else "–" for t in tasks]
+        scores = [f"{held_out[init, t]:.1f}" if held_out.get((init, t)) is not None else "–" for t in tasks]
         lines.append("| " + " | ".join([_probe_label(init), f"{tokens[init] / 1e6:.1f}M" if tokens[init] else "0", *scores]) + " |")
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """`genpt compare`: runs every system on the same tasks and budget, or collects finished runs,
 and writes the Table 5-style comparison and its chart."""
 
+import contextlib
 import copy
 import gzip
 import json
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.image
@@ -133,14 +135,22 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     assert "made with max_train_samples 32 (not asked now)" in capsys.readouterr().err
 
 
-def start_comparison(pretrained_run: Path, output_dir: Path, *task_options: str) -> subprocess.Popen:
+@contextlib.contextmanager
+def comparison_job(pretrained_run: Path, output_dir: Path, *task_options: str) -> Iterator[subprocess.Popen]:
     """`genpt compare` of one GPT cell on 64 SST-2 examples, as a terminal starts a job: in a
-    process group of its own, which Ctrl-C signals as a whole."""
+    process group of its own, which Ctrl-C signals as a whole. Whatever of the job is left at
+    the end is killed, so a failed test leaves nothing training on."""
     argv = [sys.executable, "-m", "genpt", "compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "64",
             "--glue_dir", str(default_glue_dir()), "--systems", "gpt", "--num_train_epochs", "1", "--mixed_precision", "no",
             "--task_options", "sst2.max_eval_samples=16", "sst2.logging_steps=1", *task_options, "--output_dir", str(output_dir)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def wait_for(condition, process: subprocess.Popen) -> None:
@@ -148,26 +158,27 @@ def wait_for(condition, process: subprocess.Popen) -> None:
     while not condition() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, process.communicate()[1][-2000:]
+    assert condition(), "not reached in 4 minutes"
 
 
 def test_ctrl_c_stops_a_comparison_without_losing_the_running_cells_steps(pretrained_run, tmp_path):
     # An interrupt to compare alone (kill -INT): the running cell finishes, then compare stops.
     # (subprocess.run killed the cell a quarter second later: no steps, no eval_results.json.)
     cell = tmp_path / "alone" / "runs" / "sst2-gpt-seed42"
-    process = start_comparison(pretrained_run, tmp_path / "alone")
-    wait_for(lambda: (cell / "config.yaml").is_file(), process)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=240)
+    with comparison_job(pretrained_run, tmp_path / "alone") as process:
+        wait_for(lambda: (cell / "config.yaml").is_file(), process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
     assert (cell / "eval_results.json").is_file() and not (tmp_path / "alone" / "comparison.md").exists()
     assert "genpt: waiting for the finetune run to stop" in err and "genpt compare: interrupted" in err
     # Ctrl-C in a terminal signals the whole job: the cell saves a checkpoint at the step it
     # reached and exits 130; compare waits for it, then stops too.
     cell = tmp_path / "job" / "runs" / "sst2-gpt-seed42"
-    process = start_comparison(pretrained_run, tmp_path / "job", "sst2.max_steps=100000")
-    wait_for(lambda: (cell / "metrics.jsonl").is_file() and '"loss"' in (cell / "metrics.jsonl").read_text(), process)
-    os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=240)
+    with comparison_job(pretrained_run, tmp_path / "job", "sst2.max_steps=100000") as process:
+        wait_for(lambda: (cell / "metrics.jsonl").is_file() and '"loss"' in (cell / "metrics.jsonl").read_text(), process)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
     assert "stopping after this step" in out and "Traceback" not in err
     logged = [json.loads(line)["step"] for line in (cell / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]

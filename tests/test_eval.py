@@ -188,6 +188,19 @@ def test_layers_sweep_writes_the_curve(books_run, tmp_path):
         assert summary["scores"][str(n)] == round(100 * results["accuracy"], 3)
 
 
+def test_an_undefined_layer_score_is_null_in_the_json_and_a_dash_in_the_table(tmp_path):
+    """STS-B's Pearson of a fine-tune that predicts one value is undefined (NaN): layers.json
+    holds null (JSON has no NaN), layers.md a dash, and the chart still draws, from chance up."""
+    from genpt.eval.layers import write_outputs
+
+    summary = {"init": "runs/mini", "task": "stsb", "metric": "pearson", "n_layer": 4, "chance": 0.0,
+               "scores": {"0": math.nan, "4": 21.5}}
+    write_outputs(summary, tmp_path)
+    assert json.loads((tmp_path / "layers.json").read_text(), parse_constant=lambda name: 1 / 0)["scores"] == {"0": None, "4": 21.5}
+    assert (tmp_path / "layers.md").read_text().splitlines()[2:] == ["| 0 | – |", "| 4 | 21.5 |"]
+    assert (tmp_path / "layers.png").stat().st_size > 1000
+
+
 def test_chance_levels_follow_the_task():
     from genpt.data.tasks import get_task
 

@@ -218,6 +218,7 @@ def test_an_exported_classifier_is_not_taken_for_a_language_model(tmp_path, sst2
     text.write_text("It was a dark and stormy night.\n")
     capsys.readouterr()
     for argv in (["eval", "lm", "--run", str(tmp_path / "hub"), "--input", str(text)],
+                 ["eval", "zeroshot", "--run", str(tmp_path / "hub"), "--tasks", "sst2", "--glue_dir", str(default_glue_dir())],
                  ["generate", "--run", str(tmp_path / "hub"), "--prompt", "It was"]):
         assert main(argv) == 2
         assert "a model with a task head (OpenAIGPTForSequenceClassification" in capsys.readouterr().err
