@@ -38,7 +38,7 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
-from genpt.subruns import check_reusable, ensure_finished, is_finished, pretraining_now, pretraining_record
+from genpt.subruns import Subrun, check_reusable, ensure_all_finished, is_finished, pretraining_now, pretraining_record
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -77,38 +77,37 @@ def run_comparison(config: CompareConfig, output_dir: str | Path, show_progress:
     output_dir = Path(output_dir)
     refuse_foreign_outputs(output_dir, OUTPUTS)  # now, not after hours of runs
     check_reusable_runs(config, output_dir)
-    chosen = {(task, name): select_learning_rate(config, SYSTEMS[name], task, output_dir, show_progress)
-              for task in config.tasks for name in config.systems}
+    chosen = choose_learning_rates(config, output_dir, show_progress)
     # seed by seed: a complete table exists after the first
     cells = [(seed, task, name) for seed in config.seeds for task in config.tasks for name in config.systems]
-    folders = []
-    for i, (seed, task, name) in enumerate(cells, start=1):
-        folder = output_dir / "runs" / cell_name(task, name, seed)
-        options = finetune_options(config, SYSTEMS[name], task, seed, chosen[task, name])
-        ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(cells)))
-        folders.append(folder)
-    return folders
+    runs = [Subrun(finetune_options(config, SYSTEMS[name], task, seed, chosen[task, name]),
+                   output_dir / "runs" / cell_name(task, name, seed), output_dir / "configs") for seed, task, name in cells]
+    ensure_all_finished(runs, config.jobs, show_progress)
+    return [run.folder for run in runs]
 
 
 def cell_name(task: str, system: str, seed: int, learning_rate: float | None = None) -> str:
     return f"{task}-{system}-seed{seed}" + (f"-lr{learning_rate:g}" if learning_rate is not None else "")
 
 
-def select_learning_rate(config: CompareConfig, system: System, task: str, output_dir: Path, show_progress: bool) -> float:
-    """The rate this (system, task) scores best with on the held-out part of its training set;
+def choose_learning_rates(config: CompareConfig, output_dir: Path, show_progress: bool) -> dict[tuple[str, str], float]:
+    """(task, system) -> the rate it scores best with on the held-out part of its training set;
     every rate of the grid is tried with the first seed. Without a search, the default rate."""
-    grid = config.learning_rates
+    pairs = [(task, name) for task in config.tasks for name in config.systems]
     if not searches(config):
-        return unsearched_rate(config, system)
-    seed, scores = config.seeds[0], {}
-    for i, rate in enumerate(grid, start=1):
-        folder = selection_folder(output_dir, task, system, seed, rate)
-        ensure_finished(selection_options(config, system, task, seed, rate), folder, output_dir / "configs" / "selection",
-                        show_progress, position=(i, len(grid)))
-        scores[rate] = read_cell(folder).score
-    best = best_rate(grid, scores)
-    record_selection(output_dir, task, system.name, scores, best, config.selection_split_percentage)
-    return best
+        return {(task, name): unsearched_rate(config, SYSTEMS[name]) for task, name in pairs}
+    grid, seed = config.learning_rates, config.seeds[0]
+    folders = {(task, name, rate): selection_folder(output_dir, task, SYSTEMS[name], seed, rate)
+               for task, name in pairs for rate in grid}
+    ensure_all_finished([Subrun(selection_options(config, SYSTEMS[name], task, seed, rate), folder,
+                                output_dir / "configs" / "selection") for (task, name, rate), folder in folders.items()],
+                        config.jobs, show_progress)
+    chosen = {}
+    for task, name in pairs:
+        scores = {rate: read_cell(folders[task, name, rate]).score for rate in grid}
+        chosen[task, name] = best_rate(grid, scores)
+        record_selection(output_dir, task, name, scores, chosen[task, name], config.selection_split_percentage)
+    return chosen
 
 
 def searches(config: CompareConfig) -> bool:
@@ -220,6 +219,8 @@ def _check(config: CompareConfig) -> None:
         raise GenptError(f"--seeds {config.seeds}: expected one or more different seeds")
     if config.learning_rates is not None and not all(rate > 0 for rate in config.learning_rates):
         raise GenptError(f"--learning_rates {config.learning_rates}: expected positive rates")
+    if config.jobs < 1:
+        raise GenptError(f"--jobs must be at least 1 (cells run at a time), got {config.jobs}")
     if not 0 < config.selection_split_percentage < 100:
         raise GenptError(f"--selection_split_percentage must be between 0 and 100, got {config.selection_split_percentage}")
     if any(t != "story_cloze" for t in config.tasks) and not config.glue_dir:

@@ -18,6 +18,7 @@ EPILOG = """examples:
 --seeds 1,2,3 runs every cell once per seed (mean ± standard deviation in the table, every
 seed's score in comparison.json); --learning_rates 1e-4,3e-4,1e-3 gives every row the same
 search, each (system, task) choosing its rate on a held-out part of its training set.
+--jobs 2 runs two cells at a time, each a process with half the cores' threads.
 
 Systems (--systems): gpt (pretrained, aux LM 0.5), gpt-no-aux, gpt-scratch (same size, no
 pretraining), transformer (the encoder-decoder's encoder, from scratch), lstm (bidirectional

@@ -80,4 +80,5 @@ class CompareConfig:
     selection_split_percentage: float = 10.0  # the part of the training set the search scores on (dev is never used to choose)
     baseline_learning_rate: float = 5e-4  # learning rate of the rows trained from scratch when there is no search (the pretrained rows use the paper's 6.25e-5)
     mixed_precision: MixedPrecision = "auto"  # every cell's precision (auto: bf16 where the CPU or GPU computes it natively; no: fp32, for a table comparable with fp32 rows)
+    jobs: int = 1  # cells run at a time, each its own process with cores / jobs threads (unless OMP_NUM_THREADS is set); a cell's result depends on its threads, not on the jobs beside it
     task_options: list[str] = dataclasses.field(default_factory=list)  # per-task genpt finetune options, TASK.OPTION=VALUE (e.g. sst2.max_train_samples=20000 mrpc.num_train_epochs=5)

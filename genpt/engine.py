@@ -108,8 +108,10 @@ class MetricsLog:
     def start_bar(self, total: int, initial: int, description: str, show: bool) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, initial=initial, desc=description, unit="step", dynamic_ncols=True,
-                        disable=not (show and self.active))
+        # Shown: no disable= at all, so that TQDM_DISABLE=1 (how genpt compare silences the runs
+        # it starts side by side) still hides it; an explicit disable=False would override that.
+        hidden = {} if show and self.active else {"disable": True}
+        self.bar = tqdm(total=total, initial=initial, desc=description, unit="step", dynamic_ncols=True, **hidden)
 
     def advance(self) -> None:
         if self.bar is not None:

@@ -12,6 +12,10 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,80 @@ from genpt.config import read_yaml_mapping
 from genpt.errors import GenptError
 
 
+@dataclass
+class Subrun:
+    """One run a long command makes: its options, its folder, and where its options file goes."""
+
+    options: dict[str, Any]
+    folder: Path
+    configs_dir: Path
+
+
+def ensure_all_finished(runs: list[Subrun], jobs: int = 1, show_progress: bool = True, command: str = "finetune") -> None:
+    """ensure_finished for each run, `jobs` at a time. Several at a time share the CPU cores:
+    each run gets cores / jobs threads (unless OMP_NUM_THREADS is set) and no progress bar
+    (lines from several would interleave); a line says when each starts and finishes. After a
+    failure or Ctrl-C no run starts, the running ones stop as one would alone (Ctrl-C reaches
+    them too: each saves a checkpoint), and then the error or the interrupt is raised."""
+    if jobs == 1:
+        for i, run in enumerate(runs, start=1):
+            ensure_finished(run.options, run.folder, run.configs_dir, show_progress, command, position=(i, len(runs)))
+        return
+    threads = None if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
+    waiting, running, failures = list(enumerate(runs, start=1)), {}, []
+    with interrupts_noted(f"genpt: waiting for the running {command} runs to stop (each saves a checkpoint on Ctrl-C; "
+                          "run the same command again to continue)") as interrupts, ThreadPoolExecutor(jobs) as pool:
+        while waiting or running:
+            while waiting and len(running) < jobs and not (interrupts or failures):
+                i, run = waiting.pop(0)
+                running[pool.submit(ensure_finished, run.options, run.folder, run.configs_dir, False, command,
+                                    (i, len(runs)), threads)] = run
+            if not running:
+                break
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running.pop(future)
+                if future.exception() is None:
+                    print(f"genpt: {command} {run.folder.name} finished", flush=True)
+                else:
+                    failures.append(future.exception())
+    if interrupts or any(isinstance(error, KeyboardInterrupt) for error in failures):
+        raise KeyboardInterrupt
+    if failures:
+        raise failures[0]
+
+
+@contextmanager
+def interrupts_noted(message: str) -> Iterator[list[int]]:
+    """While inside, SIGINT only adds itself to the list (and prints `message` once), where
+    Python would raise KeyboardInterrupt between any two statements: a long command waiting on
+    its runs must not leave them going on alone. The runs keep the default handling: a handler
+    set in Python does not survive exec (SIG_IGN would, so it is not used)."""
+    interrupts: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        if not interrupts:  # os.write: a buffered stream must not be re-entered from a handler
+            os.write(2, (message + "\n").encode())
+        interrupts.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGINT, note)
+    except ValueError:  # not the main thread, where no signal arrives anyway
+        previous = None
+    try:
+        yield interrupts
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True,
-                    command: str = "finetune", position: tuple[int, int] | None = None) -> None:
+                    command: str = "finetune", position: tuple[int, int] | None = None, threads: int | None = None) -> None:
     """Run `genpt COMMAND --config <options>` into `folder` unless it has finished already
     (its eval_results.json exists). An interrupted run resumes where it stopped; Ctrl-C stops
     the whole (exit 130), so running the same command again continues it. `position`, (i, n):
-    this is run i of the n a long command makes, which its start line says."""
+    this is run i of the n a long command makes, which its start line says. `threads`: the
+    run's OMP_NUM_THREADS (default: as this process has it)."""
     check_reusable(options, folder, configs_dir, command=command)
     if is_finished(folder):
         return
@@ -40,7 +112,8 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     write_file_atomically(config_file, lambda p: p.write_text(yaml.safe_dump(options, sort_keys=False)))
     argv = [sys.executable, "-m", "genpt", command, "--config", str(config_file), "--output_dir", str(folder)]
     argv += ["--resume", "auto"] if has_checkpoint(folder) else ["--overwrite_output_dir"]
-    env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"})}
+    env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"}),
+           **({} if threads is None else {"OMP_NUM_THREADS": str(threads)})}
     returncode, interrupted = run_through_interrupts(argv, env, command)
     # Exit 2 before the run folder exists: the run refused its input and wrote nothing, nor does
     # this call. (Exit 2 from a started run, a loss gone NaN say, keeps the file: it is how the run began.)
@@ -59,30 +132,11 @@ def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -
     Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves a checkpoint
     and exits 130, which takes longer than the quarter second `subprocess.run` grants before it
     kills the run (and the steps since its last checkpoint with it). An interrupt sent to this
-    process alone (`kill -INT`) lets the run finish. Either way the caller then stops.
-
-    While the run lives, SIGINT here only sets a flag: a KeyboardInterrupt raised between two
-    statements would leave the run going on alone (or still writing its checkpoint when the
-    same command starts it again). The run itself keeps the default handling: a handler set in
-    Python does not survive exec (SIG_IGN would, so it is not used)."""
-    interrupts = []
-
-    def note(signum: int, frame: Any) -> None:
-        if not interrupts:  # os.write: a buffered stream must not be re-entered from a handler
-            os.write(2, f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C; "
-                        "run the same command again to continue)\n".encode())
-        interrupts.append(signum)
-
-    try:
-        previous = signal.signal(signal.SIGINT, note)
-    except ValueError:  # not the main thread, where no signal arrives anyway
-        previous = None
-    try:
-        with subprocess.Popen(argv, env=env) as process:
-            return process.wait(), bool(interrupts)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    process alone (`kill -INT`) lets the run finish. Either way the caller then stops."""
+    with (interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C; "
+                           "run the same command again to continue)") as interrupts,
+          subprocess.Popen(argv, env=env) as process):
+        return process.wait(), bool(interrupts)
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:

@@ -135,14 +135,35 @@ def test_compare_runs_each_system_once_and_reuses_finished_runs(pretrained_run, 
     assert "made with max_train_samples 32 (not asked now)" in capsys.readouterr().err
 
 
+def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(pretrained_run, tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the same threads either way, so the same floating-point sums
+    args = ["compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "32", "--glue_dir", str(default_glue_dir()),
+            "--systems", "gpt", "gpt-no-aux", "--num_train_epochs", "1", "--mixed_precision", "no"]
+    assert main([*args, "--jobs", "2", "--output_dir", str(tmp_path / "side_by_side")]) == 0
+    out, err = capfd.readouterr()
+    assert "finetune: " not in err  # the runs side by side draw no progress bars (they would interleave)
+    lines = [line for line in out.splitlines() if line.startswith("genpt: finetune")]
+    started = [i for i, line in enumerate(lines) if line.endswith(" of 2)")]
+    finished = [i for i, line in enumerate(lines) if line.endswith(" finished")]
+    assert len(started) == len(finished) == 2 and started[1] < finished[0]  # the second began before the first ended
+    assert main([*args, "--output_dir", str(tmp_path / "one_at_a_time")]) == 0
+    for cell in ("sst2-gpt-seed42", "sst2-gpt-no-aux-seed42"):
+        results = [json.loads((tmp_path / way / "runs" / cell / "eval_results.json").read_text()) for way in ("side_by_side", "one_at_a_time")]
+        assert results[0] == results[1]
+    assert main([*args, "--jobs", "0", "--output_dir", str(tmp_path / "none")]) == 2
+    assert "--jobs must be at least 1" in capfd.readouterr().err and not (tmp_path / "none").exists()
+
+
 @contextlib.contextmanager
-def comparison_job(pretrained_run: Path, output_dir: Path, *task_options: str) -> Iterator[subprocess.Popen]:
-    """`genpt compare` of one GPT cell on 64 SST-2 examples, as a terminal starts a job: in a
+def comparison_job(pretrained_run: Path, output_dir: Path, *task_options: str, systems: tuple[str, ...] = ("gpt",),
+                   jobs: int = 1) -> Iterator[subprocess.Popen]:
+    """`genpt compare` of GPT cells on 64 SST-2 examples, as a terminal starts a job: in a
     process group of its own, which Ctrl-C signals as a whole. Whatever of the job is left at
     the end is killed, so a failed test leaves nothing training on."""
     argv = [sys.executable, "-m", "genpt", "compare", "--init", str(pretrained_run), "--tasks", "sst2", "--budget", "64",
-            "--glue_dir", str(default_glue_dir()), "--systems", "gpt", "--num_train_epochs", "1", "--mixed_precision", "no",
-            "--task_options", "sst2.max_eval_samples=16", "sst2.logging_steps=1", *task_options, "--output_dir", str(output_dir)]
+            "--glue_dir", str(default_glue_dir()), "--systems", *systems, "--jobs", str(jobs), "--num_train_epochs", "1",
+            "--mixed_precision", "no", "--task_options", "sst2.max_eval_samples=16", "sst2.logging_steps=1", *task_options,
+            "--output_dir", str(output_dir)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
     try:
@@ -181,6 +202,23 @@ def test_ctrl_c_stops_a_comparison_without_losing_the_running_cells_steps(pretra
         out, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
     assert "stopping after this step" in out and "Traceback" not in err
+    assert_stopped_with_a_checkpoint(cell)
+    # With --jobs, Ctrl-C reaches every cell running side by side: each checkpoints, none starts after.
+    cells = [tmp_path / "jobs" / "runs" / f"sst2-{system}-seed42" for system in ("gpt", "gpt-no-aux")]
+    with comparison_job(pretrained_run, tmp_path / "jobs", "sst2.max_steps=100000", systems=("gpt", "gpt-no-aux", "gpt-scratch"),
+                        jobs=2) as process:
+        wait_for(lambda: all((c / "metrics.jsonl").is_file() and '"loss"' in (c / "metrics.jsonl").read_text() for c in cells),
+                 process)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err[-2000:]
+    assert "genpt: waiting for the running finetune runs to stop" in err and "Traceback" not in err
+    for cell in cells:
+        assert_stopped_with_a_checkpoint(cell)
+    assert not (tmp_path / "jobs" / "runs" / "sst2-gpt-scratch-seed42").exists()
+
+
+def assert_stopped_with_a_checkpoint(cell: Path) -> None:
     logged = [json.loads(line)["step"] for line in (cell / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert max(p.name for p in (cell / "checkpoints").iterdir()) == f"step-{logged[-1]:08d}"  # the step it stopped at
     assert not (cell / "eval_results.json").exists()

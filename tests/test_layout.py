@@ -29,7 +29,7 @@ TRAINING_COMMANDS = ("tokenizer train", "pretrain", "finetune", "seq2seq", "comp
 ADDED_SINCE = {"finetune": {"--validation_split_percentage", "--transfer_layers", "--train_subset", "--keep_epoch", "--id_column"},
                "pretrain": {"--keep_checkpoints"},
                "compare": {"--seeds", "--learning_rates", "--selection_split_percentage", "--task_options", "--mixed_precision",
-                           "--budget_draw"}}
+                           "--budget_draw", "--jobs"}}
 # Commands added after the layout change (issue 17: the eval stage's analyses and generation).
 COMMANDS_ADDED_SINCE = {"eval lm", "eval zeroshot", "eval layers", "generate"}
 
