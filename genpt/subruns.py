@@ -59,10 +59,10 @@ def ensure_all_finished(runs: list[Subrun], jobs: int = 1, show_progress: bool =
             done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 run = running.pop(future)
-                if future.exception() is None:
-                    print(f"genpt: {command} {run.folder.name} finished", flush=True)
-                else:
+                if future.exception() is not None:
                     failures.append(future.exception())
+                elif future.result():  # not for a run finished before this call
+                    say(f"genpt: {command} {run.folder.name} finished")
     if interrupts or any(isinstance(error, KeyboardInterrupt) for error in failures):
         raise KeyboardInterrupt
     if failures:
@@ -94,17 +94,17 @@ def interrupts_noted(message: str) -> Iterator[list[int]]:
 
 
 def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True,
-                    command: str = "finetune", position: tuple[int, int] | None = None, threads: int | None = None) -> None:
+                    command: str = "finetune", position: tuple[int, int] | None = None, threads: int | None = None) -> bool:
     """Run `genpt COMMAND --config <options>` into `folder` unless it has finished already
     (its eval_results.json exists). An interrupted run resumes where it stopped; Ctrl-C stops
     the whole (exit 130), so running the same command again continues it. `position`, (i, n):
     this is run i of the n a long command makes, which its start line says. `threads`: the
-    run's OMP_NUM_THREADS (default: as this process has it)."""
+    run's OMP_NUM_THREADS (default: as this process has it). Returns whether it ran."""
     check_reusable(options, folder, configs_dir, command=command)
     if is_finished(folder):
-        return
+        return False
     where = f" (run {position[0]} of {position[1]})" if position else ""
-    print(f"genpt: {command} {folder.name}{where}", flush=True)
+    say(f"genpt: {command} {folder.name}{where}")
     config_file = configs_dir / f"{folder.name}.yaml"
     new_folders = [f for f in reversed(config_file.parents) if not f.exists()]  # outermost first
     earlier = config_file.read_bytes() if config_file.is_file() else None
@@ -125,6 +125,12 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     if returncode != 0:
         raise GenptError(f"the {command} run in {folder} failed (exit {returncode}); its command: "
                          f"{' '.join(map(shlex.quote, argv))}")
+    return True
+
+
+def say(line: str) -> None:
+    """One line in one write: runs started side by side print from several threads."""
+    print(line + "\n", end="", flush=True)
 
 
 def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int, bool]:

@@ -146,6 +146,8 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(pretraine
     started = [i for i, line in enumerate(lines) if line.endswith(" of 2)")]
     finished = [i for i, line in enumerate(lines) if line.endswith(" finished")]
     assert len(started) == len(finished) == 2 and started[1] < finished[0]  # the second began before the first ended
+    assert main([*args, "--jobs", "2", "--output_dir", str(tmp_path / "side_by_side")]) == 0  # reused: nothing runs, or says so
+    assert "genpt: finetune" not in capfd.readouterr().out
     assert main([*args, "--output_dir", str(tmp_path / "one_at_a_time")]) == 0
     for cell in ("sst2-gpt-seed42", "sst2-gpt-no-aux-seed42"):
         results = [json.loads((tmp_path / way / "runs" / cell / "eval_results.json").read_text()) for way in ("side_by_side", "one_at_a_time")]
