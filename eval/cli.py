@@ -80,6 +80,7 @@ class LayersOptions:
     learning_rate: float = 6.25e-5
     max_seq_length: int | None = None
     seed: int = 42
+    jobs: int = 1  # fine-tunes run at a time, each its own process with cores / jobs threads (unless OMP_NUM_THREADS is set)
 
 
 @dataclass(kw_only=True)
@@ -174,8 +175,8 @@ def run_layers(args: argparse.Namespace) -> None:
 
     options = config_from_cli(LayersOptions, args)
     passed = {k: v for k, v in dataclasses.asdict(options).items()
-              if k not in ("init", "task", "layers", "output_dir") and v is not None}
-    summary = sweep_layers(options.init, options.task, options.layers, options.output_dir, passed)
+              if k not in ("init", "task", "layers", "output_dir", "jobs") and v is not None}
+    summary = sweep_layers(options.init, options.task, options.layers, options.output_dir, passed, jobs=options.jobs)
     for n, score in summary["scores"].items():
         print(f"{n} blocks transferred: {summary['metric']} {score:.1f}")
 

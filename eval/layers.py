@@ -17,15 +17,16 @@ from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomi
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
-from genpt.subruns import check_reusable, ensure_finished
+from genpt.subruns import Subrun, check_reusable, ensure_all_finished
 
 # The files `genpt eval layers` writes beside its runs.
 OUTPUTS = ["layers.json", "layers.md", "layers.png"]
 
 
 def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path, finetune_options: dict[str, Any],
-                 show_progress: bool = True) -> dict[str, Any]:
-    """Fine-tune with each number of transferred blocks; write layers.json, layers.md, layers.png."""
+                 show_progress: bool = True, jobs: int = 1) -> dict[str, Any]:
+    """Fine-tune with each number of transferred blocks (`jobs` at a time); write layers.json,
+    layers.md, layers.png."""
     output_dir = Path(output_dir)
     config = Path(init) / "config.yaml"
     if not config.is_file():
@@ -34,6 +35,8 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     bad = [n for n in layers if not 0 <= n <= n_layer]
     if bad or not layers:
         raise GenptError(f"--layers {','.join(map(str, layers))}: expected numbers of blocks from 0 to {n_layer}")
+    if jobs < 1:
+        raise GenptError(f"--jobs must be at least 1 (fine-tunes run at a time), got {jobs}")
     data_dir = finetune_options.get("data_dir")
     if data_dir and not Path(data_dir).expanduser().is_dir():  # here, before any run's options are written
         raise GenptError(f"--data_dir {data_dir}: no such folder")
@@ -41,13 +44,13 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     metric = get_task(task).main_metric
     scores = {}
     counts = sorted(set(layers))
-    runs = {n: (output_dir / "runs" / f"{task}-layers{n}", {**finetune_options, "task": task, "init": str(init), "transfer_layers": n})
-            for n in counts}
-    for folder, options in runs.values():  # before anything runs: a finished run is reused only if it is the one asked for
-        check_reusable(options, folder, output_dir / "configs")
-    for i, (n, (folder, options)) in enumerate(runs.items(), start=1):
-        ensure_finished(options, folder, output_dir / "configs", show_progress, position=(i, len(counts)))
-        score = json.loads((folder / "eval_results.json").read_text())[metric]
+    runs = {n: Subrun({**finetune_options, "task": task, "init": str(init), "transfer_layers": n},
+                      output_dir / "runs" / f"{task}-layers{n}", output_dir / "configs") for n in counts}
+    for run in runs.values():  # before anything runs: a finished run is reused only if it is the one asked for
+        check_reusable(run.options, run.folder, run.configs_dir)
+    ensure_all_finished(list(runs.values()), jobs, show_progress)
+    for n, run in runs.items():
+        score = json.loads((run.folder / "eval_results.json").read_text())[metric]
         scores[n] = math.nan if score is None else 100 * score  # null: undefined (Pearson's r of constant predictions)
     summary = {"init": str(init), "task": task, "metric": metric, "n_layer": n_layer, "chance": get_task(task).chance_score,
                "scores": {str(n): round(v, 3) for n, v in scores.items()}}

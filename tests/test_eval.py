@@ -176,10 +176,11 @@ def test_transfer_layers_keeps_the_first_blocks_and_reinitialises_the_rest(books
             torch.testing.assert_close(value, expected, rtol=0, atol=1e-6, msg=f"{key} with {n} blocks transferred")
 
 
-def test_layers_sweep_writes_the_curve(books_run, tmp_path):
-    assert main(["eval", "layers", "--init", str(books_run), "--task", "sst2", "--layers", "0,3", "--data_dir",
-                 str(default_glue_dir()), "--max_train_samples", "32", "--num_train_epochs", "1", "--output_dir",
-                 str(tmp_path)]) == 0
+def test_layers_sweep_writes_the_curve(books_run, tmp_path, capsys):
+    argv = ["eval", "layers", "--init", str(books_run), "--task", "sst2", "--layers", "0,3", "--data_dir",
+            str(default_glue_dir()), "--max_train_samples", "32", "--num_train_epochs", "1", "--output_dir", str(tmp_path)]
+    assert main([*argv, "--jobs", "0"]) == 2 and "--jobs must be at least 1" in capsys.readouterr().err
+    assert main([*argv, "--jobs", "2"]) == 0  # the two fine-tunes side by side
     summary = json.loads((tmp_path / "layers.json").read_text())
     assert list(summary["scores"]) == ["0", "3"] and (tmp_path / "layers.png").stat().st_size > 1000
     assert summary["chance"] == 50.0  # SST-2: a coin over two classes, drawn on the chart
