@@ -195,26 +195,19 @@ def test_ctrl_c_stops_a_comparison_without_losing_the_running_cells_steps(pretra
     assert process.returncode == 130, err[-2000:]
     assert (cell / "eval_results.json").is_file() and not (tmp_path / "alone" / "comparison.md").exists()
     assert "genpt: waiting for the finetune run to stop" in err and "genpt compare: interrupted" in err
-    # Ctrl-C in a terminal signals the whole job: the cell saves a checkpoint at the step it
-    # reached and exits 130; compare waits for it, then stops too.
-    cell = tmp_path / "job" / "runs" / "sst2-gpt-seed42"
-    with comparison_job(pretrained_run, tmp_path / "job", "sst2.max_steps=100000") as process:
-        wait_for(lambda: (cell / "metrics.jsonl").is_file() and '"loss"' in (cell / "metrics.jsonl").read_text(), process)
-        os.killpg(process.pid, signal.SIGINT)
-        out, err = process.communicate(timeout=240)
-    assert process.returncode == 130, err[-2000:]
-    assert "stopping after this step" in out and "Traceback" not in err
-    assert_stopped_with_a_checkpoint(cell)
-    # With --jobs, Ctrl-C reaches every cell running side by side: each checkpoints, none starts after.
+    # Ctrl-C in a terminal signals the whole job: each running cell (two, with --jobs 2) saves a
+    # checkpoint at the step it reached and exits 130; compare waits for them, starts no other
+    # cell, then stops too.
     cells = [tmp_path / "jobs" / "runs" / f"sst2-{system}-seed42" for system in ("gpt", "gpt-no-aux")]
     with comparison_job(pretrained_run, tmp_path / "jobs", "sst2.max_steps=100000", systems=("gpt", "gpt-no-aux", "gpt-scratch"),
                         jobs=2) as process:
         wait_for(lambda: all((c / "metrics.jsonl").is_file() and '"loss"' in (c / "metrics.jsonl").read_text() for c in cells),
                  process)
         os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=240)
+        out, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
-    assert "genpt: waiting for the running finetune runs to stop" in err and "Traceback" not in err
+    assert out.count("stopping after this step") == 2 and "Traceback" not in err
+    assert "genpt: waiting for the running finetune runs to stop" in err
     for cell in cells:
         assert_stopped_with_a_checkpoint(cell)
     assert not (tmp_path / "jobs" / "runs" / "sst2-gpt-scratch-seed42").exists()
