@@ -38,7 +38,15 @@ from genpt.baselines.config import SYSTEMS, CompareConfig, System
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 from genpt.errors import GenptError
-from genpt.subruns import Subrun, check_reusable, ensure_all_finished, is_finished, pretraining_now, pretraining_record
+from genpt.subruns import (
+    Subrun,
+    check_jobs,
+    check_reusable,
+    ensure_all_finished,
+    is_finished,
+    pretraining_now,
+    pretraining_record,
+)
 
 TABLE_TASKS = tuple(TASKS)  # the registry's order is the paper's Table 5 column order
 PAPER_LEARNING_RATE = 6.25e-5  # the paper's fine-tuning rate, for the pretrained rows when there is no search
@@ -219,8 +227,7 @@ def _check(config: CompareConfig) -> None:
         raise GenptError(f"--seeds {config.seeds}: expected one or more different seeds")
     if config.learning_rates is not None and not all(rate > 0 for rate in config.learning_rates):
         raise GenptError(f"--learning_rates {config.learning_rates}: expected positive rates")
-    if config.jobs < 1:
-        raise GenptError(f"--jobs must be at least 1 (cells run at a time), got {config.jobs}")
+    check_jobs(config.jobs)
     if not 0 < config.selection_split_percentage < 100:
         raise GenptError(f"--selection_split_percentage must be between 0 and 100, got {config.selection_split_percentage}")
     if any(t != "story_cloze" for t in config.tasks) and not config.glue_dir:

@@ -17,7 +17,7 @@ from genpt.atomic import claim_outputs, refuse_foreign_outputs, write_file_atomi
 from genpt.config import read_yaml_mapping
 from genpt.data.tasks import get_task
 from genpt.errors import GenptError
-from genpt.subruns import Subrun, check_reusable, ensure_all_finished
+from genpt.subruns import Subrun, check_jobs, check_reusable, ensure_all_finished
 
 # The files `genpt eval layers` writes beside its runs.
 OUTPUTS = ["layers.json", "layers.md", "layers.png"]
@@ -35,8 +35,7 @@ def sweep_layers(init: str, task: str, layers: list[int], output_dir: str | Path
     bad = [n for n in layers if not 0 <= n <= n_layer]
     if bad or not layers:
         raise GenptError(f"--layers {','.join(map(str, layers))}: expected numbers of blocks from 0 to {n_layer}")
-    if jobs < 1:
-        raise GenptError(f"--jobs must be at least 1 (fine-tunes run at a time), got {jobs}")
+    check_jobs(jobs, "fine-tunes")
     data_dir = finetune_options.get("data_dir")
     if data_dir and not Path(data_dir).expanduser().is_dir():  # here, before any run's options are written
         raise GenptError(f"--data_dir {data_dir}: no such folder")

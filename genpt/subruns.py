@@ -69,6 +69,12 @@ def ensure_all_finished(runs: list[Subrun], jobs: int = 1, show_progress: bool =
         raise failures[0]
 
 
+def check_jobs(jobs: int, what: str = "cells") -> None:
+    """--jobs, checked before a long command writes anything."""
+    if jobs < 1:
+        raise GenptError(f"--jobs must be at least 1 ({what} run at a time), got {jobs}")
+
+
 @contextmanager
 def interrupts_noted(message: str) -> Iterator[list[int]]:
     """While inside, SIGINT only adds itself to the list (and prints `message` once), where
