@@ -20,7 +20,7 @@ Reads DIR/{train,val,test_2016_flickr}.{SRC,TGT}[.gz] (Multi30k's layout; --trai
 --validation_prefix and --test_prefix for others). Writes config.yaml, tokenizer/,
 model.safetensors, metrics.jsonl, training_curve.png, hypotheses_test.txt (detokenized, one
 per line), hypotheses_validation.txt and eval_results.json (bleu: sacrebleu corpus BLEU on
-the test set, with its signature). Ctrl-C checkpoints and stops (exit 130); --resume auto
+the test set, with its signature). Ctrl-C (or SIGTERM) checkpoints and stops (exit 130); --resume auto
 continues exactly."""
 
 

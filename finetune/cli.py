@@ -19,7 +19,7 @@ EPILOG = """examples:
 Tasks: cola sst2 mrpc stsb qqp mnli qnli rte wnli (GLUE), story_cloze, race race-middle race-high, snli,
 scitail, custom.
 --config FILE.yaml reads any of the options below (a run folder's config.yaml too); flags override it.
-Ctrl-C checkpoints and stops (exit 130); --resume auto continues exactly where it stopped.
+Ctrl-C (or SIGTERM) checkpoints and stops (exit 130); --resume auto continues exactly where it stopped.
 The run folder holds config.yaml, tokenizer/, model.safetensors (the last epoch; the best on a held-out split), eval_results.json,
 predictions_dev.tsv, metrics.jsonl, training_curve.png, pretraining.json (from a genpt pretraining
 run) and, with --predict test, the GLUE submission file (e.g. SST-2.tsv). Re-evaluate it with `genpt eval --run DIR --task NAME`."""

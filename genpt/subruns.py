@@ -75,28 +75,48 @@ def check_jobs(jobs: int, what: str = "cells") -> None:
         raise GenptError(f"--jobs must be at least 1 ({what} run at a time), got {jobs}")
 
 
+# The runs this process is waiting on, for a SIGTERM to pass on, and whether one came (no lock:
+# a handler that took one could wait forever on the main thread it interrupted; the handler
+# sets the flag before it reads the set, a run joins the set before it reads the flag).
+_RUNNING: set[subprocess.Popen] = set()
+_TERMINATING = {"flag": False}
+
+
 @contextmanager
 def interrupts_noted(message: str) -> Iterator[list[int]]:
-    """While inside, SIGINT only adds itself to the list (and prints `message` once), where
-    Python would raise KeyboardInterrupt between any two statements: a long command waiting on
-    its runs must not leave them going on alone. The runs keep the default handling: a handler
-    set in Python does not survive exec (SIG_IGN would, so it is not used)."""
+    """While inside, SIGINT and SIGTERM only add themselves to the list (and print `message`
+    once), where Python would raise KeyboardInterrupt between any two statements or die: a
+    long command waiting on its runs must not leave them going on alone. SIGTERM (a job
+    scheduler's notice, `kill PID`) is passed on to the runs, which checkpoint and stop; SIGINT
+    is not (Ctrl-C in a terminal reaches them already; `kill -INT` to this process alone lets
+    them finish). The runs keep the default handling: a handler set in Python does not survive
+    exec (SIG_IGN would, so it is not used)."""
     interrupts: list[int] = []
 
     def note(signum: int, frame: Any) -> None:
         if not interrupts:  # os.write: a buffered stream must not be re-entered from a handler
             os.write(2, (message + "\n").encode())
         interrupts.append(signum)
+        if signum == signal.SIGTERM:
+            _TERMINATING["flag"] = True
+            for process in tuple(_RUNNING):
+                process.send_signal(signal.SIGTERM)  # nothing, once it has been waited for
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, note)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, note)
     except ValueError:  # not the main thread, where no signal arrives anyway
-        previous = None
+        pass
+    if previous:
+        _TERMINATING["flag"] = False
     try:
         yield interrupts
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if previous:
+            _TERMINATING["flag"] = False
 
 
 def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True,
@@ -126,8 +146,8 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     if returncode == 2 and new_run and not folder.exists():
         _take_back(config_file, earlier, new_folders)
         raise GenptError(f"the {command} run {folder.name} refused its input (its error is above); nothing was written")
-    if returncode in (130, -signal.SIGINT) or (returncode == 0 and interrupted):
-        raise KeyboardInterrupt
+    if returncode in (130, -signal.SIGINT) or (interrupted and returncode in (0, -signal.SIGTERM)):
+        raise KeyboardInterrupt  # (a run that had not reached its first step dies of a SIGTERM)
     if returncode != 0:
         raise GenptError(f"the {command} run in {folder} failed (exit {returncode}); its command: "
                          f"{' '.join(map(shlex.quote, argv))}")
@@ -144,11 +164,18 @@ def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -
     Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves a checkpoint
     and exits 130, which takes longer than the quarter second `subprocess.run` grants before it
     kills the run (and the steps since its last checkpoint with it). An interrupt sent to this
-    process alone (`kill -INT`) lets the run finish. Either way the caller then stops."""
+    process alone (`kill -INT`) lets the run finish; SIGTERM is passed on to it. Either way the
+    caller then stops."""
     with (interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C; "
                            "run the same command again to continue)") as interrupts,
           subprocess.Popen(argv, env=env) as process):
-        return process.wait(), bool(interrupts)
+        _RUNNING.add(process)
+        if _TERMINATING["flag"]:  # a SIGTERM came while it started
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(), bool(interrupts)
+        finally:
+            _RUNNING.discard(process)
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:

@@ -116,27 +116,30 @@ def gather_objects(accelerator: Any, obj: Any) -> list[Any]:
 @contextmanager
 def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
     """Ctrl-C sets the flag: the loop finishes its step, saves a checkpoint, then stops.
-    A second Ctrl-C aborts at once."""
+    A second Ctrl-C aborts at once. SIGTERM (a job scheduler's notice before it kills,
+    `kill PID`) stops the same way; more of them change nothing, since a scheduler may send
+    one to every process of the job and `genpt compare` forwards its own to its runs."""
     flag = {"flag": False}
-    previous = signal.getsignal(signal.SIGINT)
 
-    def handler(signum, frame):
-        if flag["flag"]:
+    def on_interrupt(signum, frame):
+        if flag["flag"] and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not flag["flag"]:
+            how = "Ctrl-C again to abort" if signum == signal.SIGINT else "SIGTERM; Ctrl-C aborts"
+            print(f"\n{command}: stopping after this step ({how})", flush=True)
         flag["flag"] = True
-        print(f"\n{command}: stopping after this step (Ctrl-C again to abort)", flush=True)
 
+    previous = {}
     try:
-        signal.signal(signal.SIGINT, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_interrupt)
     except ValueError:  # not the main thread: leave signals alone
         pass
     try:
         yield flag
     finally:
-        try:
-            signal.signal(signal.SIGINT, previous)
-        except ValueError:
-            pass
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any,

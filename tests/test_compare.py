@@ -213,6 +213,19 @@ def test_ctrl_c_stops_a_comparison_without_losing_the_running_cells_steps(pretra
     assert not (tmp_path / "jobs" / "runs" / "sst2-gpt-scratch-seed42").exists()
 
 
+def test_sigterm_to_a_comparison_stops_its_running_cell_with_a_checkpoint(pretrained_run, tmp_path):
+    # A job scheduler's notice before it kills, or `kill PID`, sent to compare alone: compare
+    # passes it on, the cell saves a checkpoint at its step and exits, and so does compare.
+    cell = tmp_path / "runs" / "sst2-gpt-seed42"
+    with comparison_job(pretrained_run, tmp_path, "sst2.max_steps=100000") as process:
+        wait_for(lambda: (cell / "metrics.jsonl").is_file() and '"loss"' in (cell / "metrics.jsonl").read_text(), process)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err[-2000:]
+    assert "stopping after this step (SIGTERM" in out and "Traceback" not in err
+    assert_stopped_with_a_checkpoint(cell)
+
+
 def assert_stopped_with_a_checkpoint(cell: Path) -> None:
     logged = [json.loads(line)["step"] for line in (cell / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert max(p.name for p in (cell / "checkpoints").iterdir()) == f"step-{logged[-1]:08d}"  # the step it stopped at
