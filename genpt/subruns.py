@@ -39,16 +39,21 @@ def ensure_all_finished(runs: list[Subrun], jobs: int = 1, show_progress: bool =
     """ensure_finished for each run, `jobs` at a time. Several at a time share the CPU cores:
     each run gets cores / jobs threads (unless OMP_NUM_THREADS is set) and no progress bar
     (lines from several would interleave); a line says when each starts and finishes. After a
-    failure or Ctrl-C no run starts, the running ones stop as one would alone (Ctrl-C reaches
-    them too: each saves a checkpoint), and then the error or the interrupt is raised."""
+    failure, Ctrl-C or SIGTERM no run starts, the running ones stop as one would alone (Ctrl-C
+    reaches them too, SIGTERM is passed on: each saves a checkpoint), and then the error or the
+    interrupt is raised."""
     if jobs == 1:
-        for i, run in enumerate(runs, start=1):
-            ensure_finished(run.options, run.folder, run.configs_dir, show_progress, command, position=(i, len(runs)))
+        with interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C or SIGTERM; "
+                              "run the same command again to continue)") as interrupts:
+            for i, run in enumerate(runs, start=1):
+                ensure_finished(run.options, run.folder, run.configs_dir, show_progress, command, position=(i, len(runs)))
+                if interrupts:  # `kill -INT` to this process alone: the run has finished; start no other
+                    raise KeyboardInterrupt
         return
     threads = None if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
     waiting, running, failures = list(enumerate(runs, start=1)), {}, []
-    with interrupts_noted(f"genpt: waiting for the running {command} runs to stop (each saves a checkpoint on Ctrl-C; "
-                          "run the same command again to continue)") as interrupts, ThreadPoolExecutor(jobs) as pool:
+    with interrupts_noted(f"genpt: waiting for the running {command} runs to stop (each saves a checkpoint on Ctrl-C or "
+                          "SIGTERM; run the same command again to continue)") as interrupts, ThreadPoolExecutor(jobs) as pool:
         while waiting or running:
             while waiting and len(running) < jobs and not (interrupts or failures):
                 i, run = waiting.pop(0)
@@ -75,11 +80,12 @@ def check_jobs(jobs: int, what: str = "cells") -> None:
         raise GenptError(f"--jobs must be at least 1 ({what} run at a time), got {jobs}")
 
 
-# The runs this process is waiting on, for a SIGTERM to pass on, and whether one came (no lock:
-# a handler that took one could wait forever on the main thread it interrupted; the handler
-# sets the flag before it reads the set, a run joins the set before it reads the flag).
+# What the main thread has noted while a long command waits on its runs (None outside that),
+# and the runs it waits on, for a SIGTERM to pass on. No lock: a handler that took one could
+# wait forever on the main thread it interrupted. The handler notes a SIGTERM before it reads
+# the set; a run joins the set before it reads the notes.
+_NOTED: dict[str, list[int] | None] = {"interrupts": None}
 _RUNNING: set[subprocess.Popen] = set()
-_TERMINATING = {"flag": False}
 
 
 @contextmanager
@@ -90,7 +96,11 @@ def interrupts_noted(message: str) -> Iterator[list[int]]:
     scheduler's notice, `kill PID`) is passed on to the runs, which checkpoint and stop; SIGINT
     is not (Ctrl-C in a terminal reaches them already; `kill -INT` to this process alone lets
     them finish). The runs keep the default handling: a handler set in Python does not survive
-    exec (SIG_IGN would, so it is not used)."""
+    exec (SIG_IGN would, so it is not used). Inside one already (from any thread: the runs of
+    --jobs each wait in one), this is that one's list."""
+    if _NOTED["interrupts"] is not None:
+        yield _NOTED["interrupts"]
+        return
     interrupts: list[int] = []
 
     def note(signum: int, frame: Any) -> None:
@@ -98,7 +108,6 @@ def interrupts_noted(message: str) -> Iterator[list[int]]:
             os.write(2, (message + "\n").encode())
         interrupts.append(signum)
         if signum == signal.SIGTERM:
-            _TERMINATING["flag"] = True
             for process in tuple(_RUNNING):
                 process.send_signal(signal.SIGTERM)  # nothing, once it has been waited for
 
@@ -108,15 +117,16 @@ def interrupts_noted(message: str) -> Iterator[list[int]]:
             previous[signum] = signal.signal(signum, note)
     except ValueError:  # not the main thread, where no signal arrives anyway
         pass
-    if previous:
-        _TERMINATING["flag"] = False
+    if not previous:
+        yield interrupts
+        return
+    _NOTED["interrupts"] = interrupts
     try:
         yield interrupts
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if previous:
-            _TERMINATING["flag"] = False
+        for signum, handler in previous.items():  # None: a handler set outside Python
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        _NOTED["interrupts"] = None
 
 
 def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, show_progress: bool = True,
@@ -129,6 +139,8 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     check_reusable(options, folder, configs_dir, command=command)
     if is_finished(folder):
         return False
+    if _NOTED["interrupts"]:  # a run of --jobs whose turn came as the command was stopped
+        raise KeyboardInterrupt
     where = f" (run {position[0]} of {position[1]})" if position else ""
     say(f"genpt: {command} {folder.name}{where}")
     config_file = configs_dir / f"{folder.name}.yaml"
@@ -141,12 +153,15 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"}),
            **({} if threads is None else {"OMP_NUM_THREADS": str(threads)})}
     returncode, interrupted = run_through_interrupts(argv, env, command)
+    if returncode is None:  # stopped before it started
+        _take_back(config_file, earlier, new_folders)
+        raise KeyboardInterrupt
     # Exit 2 before the run folder exists: the run refused its input and wrote nothing, nor does
     # this call. (Exit 2 from a started run, a loss gone NaN say, keeps the file: it is how the run began.)
     if returncode == 2 and new_run and not folder.exists():
         _take_back(config_file, earlier, new_folders)
         raise GenptError(f"the {command} run {folder.name} refused its input (its error is above); nothing was written")
-    if returncode in (130, -signal.SIGINT) or (interrupted and returncode in (0, -signal.SIGTERM)):
+    if returncode in (130, -signal.SIGINT) or (interrupted and returncode == -signal.SIGTERM):
         raise KeyboardInterrupt  # (a run that had not reached its first step dies of a SIGTERM)
     if returncode != 0:
         raise GenptError(f"the {command} run in {folder} failed (exit {returncode}); its command: "
@@ -159,23 +174,26 @@ def say(line: str) -> None:
     print(line + "\n", end="", flush=True)
 
 
-def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int, bool]:
-    """Run `argv` to its end, Ctrl-C or not: (its exit status, whether this process was interrupted).
-    Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves a checkpoint
-    and exits 130, which takes longer than the quarter second `subprocess.run` grants before it
-    kills the run (and the steps since its last checkpoint with it). An interrupt sent to this
-    process alone (`kill -INT`) lets the run finish; SIGTERM is passed on to it. Either way the
-    caller then stops."""
-    with (interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C; "
-                           "run the same command again to continue)") as interrupts,
-          subprocess.Popen(argv, env=env) as process):
-        _RUNNING.add(process)
-        if _TERMINATING["flag"]:  # a SIGTERM came while it started
-            process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(), bool(interrupts)
-        finally:
-            _RUNNING.discard(process)
+def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int | None, bool]:
+    """Run `argv` to its end, Ctrl-C or not: (its exit status, whether this process was
+    interrupted); (None, True) when it was interrupted before the run started, which then does
+    not start. Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves
+    a checkpoint and exits 130, which takes longer than the quarter second `subprocess.run`
+    grants before it kills the run (and the steps since its last checkpoint with it). An
+    interrupt sent to this process alone (`kill -INT`) lets the run finish; SIGTERM is passed
+    on to it. Either way the caller then stops."""
+    with interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C or SIGTERM; "
+                          "run the same command again to continue)") as interrupts:
+        if interrupts:
+            return None, True
+        with subprocess.Popen(argv, env=env) as process:
+            _RUNNING.add(process)
+            if signal.SIGTERM in interrupts:  # it came while the run started
+                process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(), bool(interrupts)
+            finally:
+                _RUNNING.discard(process)
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:

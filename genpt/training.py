@@ -124,9 +124,9 @@ def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
     def on_interrupt(signum, frame):
         if flag["flag"] and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        if not flag["flag"]:
+        if not flag["flag"]:  # os.write: a buffered stream must not be re-entered from a handler
             how = "Ctrl-C again to abort" if signum == signal.SIGINT else "SIGTERM; Ctrl-C aborts"
-            print(f"\n{command}: stopping after this step ({how})", flush=True)
+            os.write(1, f"\n{command}: stopping after this step ({how})\n".encode())
         flag["flag"] = True
 
     previous = {}
@@ -138,8 +138,8 @@ def stop_on_interrupt(command: str) -> Iterator[dict[str, bool]]:
     try:
         yield flag
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, handler in previous.items():  # None: a handler set outside Python
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def save_training_checkpoint(accelerator: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any,

@@ -217,13 +217,15 @@ def test_sigterm_to_a_comparison_stops_its_running_cell_with_a_checkpoint(pretra
     # A job scheduler's notice before it kills, or `kill PID`, sent to compare alone: compare
     # passes it on, the cell saves a checkpoint at its step and exits, and so does compare.
     cell = tmp_path / "runs" / "sst2-gpt-seed42"
-    with comparison_job(pretrained_run, tmp_path, "sst2.max_steps=100000") as process:
+    with comparison_job(pretrained_run, tmp_path, "sst2.max_steps=100000", systems=("gpt", "gpt-no-aux")) as process:
         wait_for(lambda: (cell / "metrics.jsonl").is_file() and '"loss"' in (cell / "metrics.jsonl").read_text(), process)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=240)
     assert process.returncode == 130, err[-2000:]
     assert "stopping after this step (SIGTERM" in out and "Traceback" not in err
+    assert "genpt: waiting for the finetune run to stop (it saves a checkpoint on Ctrl-C or SIGTERM" in err
     assert_stopped_with_a_checkpoint(cell)
+    assert not (tmp_path / "runs" / "sst2-gpt-no-aux-seed42").exists()  # the next cell never starts
 
 
 def assert_stopped_with_a_checkpoint(cell: Path) -> None:
