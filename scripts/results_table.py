@@ -32,6 +32,7 @@ from pathlib import Path
 from genpt.atomic import write_file_atomically, write_json_atomically
 from genpt.baselines.compare import Row, from_json_number, markdown_table, plot_comparison, pretraining_label, rows_from_json
 from genpt.baselines.config import SYSTEMS
+from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,23 @@ PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_t
          "<!-- end of the probe -->")
 WHOLE = ("<!-- whole-set table: rendered from docs/results/whole/comparison.json by scripts/results_table.py; do not edit -->",
          "<!-- end of whole-set table -->")
+WHOLE_TARGETS = ("<!-- whole-set targets: rendered from docs/results/whole/comparison.json by scripts/results_table.py; "
+                 "do not edit -->", "<!-- end of whole-set targets -->")
+# Issue 14's targets for the pretrained GPT (with or without the aux LM, the better), on the mean of
+# the recipe's seeds: (what, task or None for the six-task average, metric or None for the task's
+# main one, the bar, whether the bar itself meets it, the row the bar is relative to or None)
+TARGETS = (
+    ("Avg >= GPT from scratch + 10", None, None, 10.0, True, "gpt-scratch"),
+    ("Avg > the Transformer's", None, None, 0.0, False, "transformer"),
+    ("Avg > the LSTM's", None, None, 0.0, False, "lstm"),
+    ("CoLA Matthews >= 10", "cola", None, 10.0, True, None),
+    ("SST-2 accuracy >= 80", "sst2", None, 80.0, True, None),
+    ("MRPC F1 > 81.2 (all-positive)", "mrpc", None, 81.2, False, None),
+    ("MRPC accuracy > 68.4 (all-positive)", "mrpc", "accuracy", 68.4, False, None),
+    ("STS-B Pearson >= 60", "stsb", None, 60.0, True, None),
+    ("Story Cloze accuracy >= 65", "story_cloze", None, 65.0, True, None),
+)
+PRETRAINED_ROWS = ("gpt", "gpt-no-aux")
 
 
 def kept_epochs(comparison: dict) -> dict[str, str]:
@@ -228,6 +246,61 @@ def _probe_label(init: str) -> str:
     return "runs/" + init.split("/runs/", 1)[1] if "/runs/" in init else init
 
 
+# ---- the whole-set table's targets (issue 14) ------------------------------------------------------
+
+
+def targets_table(values: dict, seeds: list[int]) -> str:
+    """Each target against both pretrained rows; judged on the better of the two once every
+    cell it needs has all of `seeds` (the recipe's), and said to be pending before."""
+    rows, tasks = rows_from_json(values)
+    by_name = dict(zip((s["name"] for s in values["systems"]), zip(rows, values["systems"])))
+    header = ["target (mean of the seeds)", *(by_name[n][0].label if n in by_name else n for n in PRETRAINED_ROWS),
+              "bar", "seeds in", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * 4 + "---|"]
+    for what, task, metric, bar, inclusive, against in TARGETS:
+        needed = [name for name in (*PRETRAINED_ROWS, *([against] if against else [])) if name in by_name]
+        value = {name: _target_value(*by_name[name], task, metric, tasks) for name in needed}
+        level = bar + value[against] if against in value else (math.nan if against else bar)
+        seeds_in = min(_seeds_in(by_name[name][1], [task] if task else tasks, seeds) for name in needed)
+        best = max((value[n] for n in PRETRAINED_ROWS if n in value and not math.isnan(value[n])), default=math.nan)
+        margin = best - level
+        if math.isnan(margin):
+            verdict = "–"
+        elif seeds_in < len(seeds):
+            verdict = f"pending ({margin:+.1f} so far)"
+        else:
+            met = margin >= 0 if inclusive else margin > 0
+            verdict = f"met ({margin:+.1f})" if met else f"**missed by {-margin:.1f}**"
+        cells = [_number(value.get(n, math.nan)) for n in PRETRAINED_ROWS]
+        bar_cell = f"{_number(value[against])} + {bar:g}" if against in value and bar else (
+            _number(level) if against else f"{bar:g}")
+        lines.append("| " + " | ".join([what, *cells, bar_cell, f"{seeds_in} of {len(seeds)}", verdict]) + " |")
+    return "\n".join(lines)
+
+
+def recipe_seeds(recipe: Path) -> list[int]:
+    return [int(seed) for seed in read_yaml_mapping(recipe)["seeds"]]
+
+
+def _target_value(row: Row, system: dict, task: str | None, metric: str | None, tasks: list[str]) -> float:
+    if task is None:
+        return row.average(tasks)
+    if metric is None:
+        return row.mean(task)
+    other = [v for v in (row.other_scores.get(task) or {}).get(metric, []) if not math.isnan(v)]
+    return statistics.fmean(other) if other else math.nan
+
+
+def _seeds_in(system: dict, tasks: list[str], seeds: list[int]) -> int:
+    """How many seeds every one of `tasks` has a score of in this row (those of a comparison
+    tabulated from the finished cells of the recipe's: some of `seeds`)."""
+    return min(len(system["scores"].get(t) or []) for t in tasks)
+
+
+def _number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.1f}"
+
+
 def combine(new: dict, old: dict) -> dict:
     """NEW's rows, and OLD's rows of the systems NEW has not run, ordered as the table orders them."""
     if new["tasks"] != old["tasks"] or new["metrics"] != old["metrics"]:
@@ -255,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of scripts/feature_probe.py's JSON files, one per task")
     parser.add_argument("--whole", type=Path, default=ROOT / "docs" / "results" / "whole" / "comparison.json",
                         help="the recipe's comparison on whole training sets (its finished cells)")
+    parser.add_argument("--whole_recipe", type=Path, default=ROOT / "recipes" / "compare.yaml",
+                        help="the whole-set comparison's recipe: its seeds are what a target is judged on")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a table differs")
     parser.add_argument("--combine", nargs=2, type=Path, metavar=("NEW", "OLD"),
@@ -268,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     rows, tasks = rows_from_json(main_values)
     draw = draw_rows([json.loads(p.read_text()) for p in args.draw])
     size = draw_rows([json.loads(p.read_text()) for p in args.size], "--size")
-    whole_rows, whole_tasks = rows_from_json(json.loads(args.whole.read_text()))
-    tables = {WHOLE: markdown_table(whole_rows, whole_tasks), TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
+    whole = json.loads(args.whole.read_text())
+    whole_rows, whole_tasks = rows_from_json(whole)
+    tables = {WHOLE: markdown_table(whole_rows, whole_tasks), WHOLE_TARGETS: targets_table(whole, recipe_seeds(args.whole_recipe)), TABLE: markdown_table(rows, tasks), SWEEP: sweep_table(*sweep), DRAW: draw_table(*draw),
               SIZE: draw_table(*size), PROBE: probe_table([json.loads(p.read_text()) for p in sorted(args.probe.glob("*.json"))])}
     text = args.document.read_text()
     if args.check:

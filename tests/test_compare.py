@@ -483,6 +483,33 @@ def test_a_table_never_sets_a_best_epoch_on_dev_beside_a_last_epoch(pretrained_r
         script["draw_rows"]([rerun, {**committed, "train_examples": {t: "all" for t in committed["tasks"]}}])
 
 
+def test_the_targets_are_judged_on_the_better_pretrained_row_once_every_seed_is_in():
+    """The whole-set table's targets: each against the better of the two pretrained rows, met or
+    missed by how much once every cell it needs has the recipe's seeds, pending before."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "results_table.py"))
+    values = json.loads((ROOT / "docs" / "results" / "comparison.json").read_text())  # three seeds of every cell
+    systems = {s["name"]: s for s in values["systems"]}
+
+    def verdicts(values: dict) -> dict[str, str]:
+        lines = script["targets_table"](values, [1, 2, 3]).splitlines()[2:]
+        return {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[-1].removesuffix(" |") for line in lines}
+
+    gain = max(systems[n]["average"] for n in ("gpt", "gpt-no-aux")) - systems["gpt-scratch"]["average"]
+    stsb = max(systems[n]["mean"]["stsb"] for n in ("gpt", "gpt-no-aux"))
+    story_cloze = max(systems[n]["mean"]["story_cloze"] for n in ("gpt", "gpt-no-aux"))
+    judged = verdicts(values)
+    assert judged["Avg >= GPT from scratch + 10"] == (f"met ({gain - 10:+.1f})" if gain >= 10 else f"**missed by {10 - gain:.1f}**")
+    assert judged["STS-B Pearson >= 60"] == f"**missed by {60 - stsb:.1f}**"
+    assert judged["Story Cloze accuracy >= 65"] == f"met ({story_cloze - 65:+.1f})"
+    gpt = next(s for s in values["systems"] if s["name"] == "gpt")
+    gpt["scores"]["stsb"].pop()  # a seed still running
+    partial = verdicts(values)
+    assert partial["STS-B Pearson >= 60"].startswith("pending") and partial["Avg >= GPT from scratch + 10"].startswith("pending")
+    assert partial["Story Cloze accuracy >= 65"] == judged["Story Cloze accuracy >= 65"]
+
+
 def test_the_draw_table_sets_one_pretraining_run_on_two_budgets_side_by_side():
     """The draw's table: each budget's rows, and the pretrained GPT's gain over GPT from scratch
     seed by seed; two comparisons of the same budget are refused."""
