@@ -35,7 +35,7 @@ from genpt.export.hub import upload
 from genpt.export.model_card import model_card
 from genpt.pretrained import load_pretrained
 from genpt.task_run import TaskRun, load_task_run
-from genpt.tokenization import save_tokenizer
+from genpt.tokenization import add_gpt1_templates, save_tokenizer
 
 
 def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool = False, allow_unfinished: bool = False,
@@ -116,6 +116,7 @@ def _export_causal_lm(run_dir: Path, values: dict[str, Any], output_dir: Path, u
     # A language model is prompted with plain text, as pretraining saw it: not with the
     # classifier's `start ... extract` template, whose extract token pretraining never saw.
     tokenizer.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    tokenizer.bos_token = special_tokens.ENDOFTEXT  # what pretraining put before each text, as config.json says
     card = model_card(run_dir, values, model.config, hf_model, task=None, results=None, unfinished=unfinished)
 
     def fill(staging: Path) -> None:
@@ -135,6 +136,10 @@ def _export_classifier(run: TaskRun, values: dict[str, Any], output_dir: Path, u
     results_file = run.folder / "eval_results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else None
     card = model_card(run.folder, values, run.model.config, hf_model, task=run.task, results=results, unfinished=unfinished)
+
+    # genpt builds the `start a delim b extract` inputs itself, so a run's tokenizer need not
+    # hold the template (one from a Hugging Face folder does not): `pipeline` users need it.
+    add_gpt1_templates(run.tokenizer.backend_tokenizer)
 
     def fill(staging: Path) -> None:
         hf_model.save_pretrained(str(staging))

@@ -6,10 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from tokenizers import Tokenizer, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
+from genpt.special_tokens import DELIM, EXTRACT, START
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
@@ -38,6 +40,17 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     if missing:
         raise GenptError(f"{folder}: the tokenizer lacks genpt's special tokens {', '.join(missing)}")
     return tokenizer
+
+
+def add_gpt1_templates(tokenizer: Tokenizer) -> None:
+    """GPT-1's input transformations as the tokenizer's post-processor: `start text extract`,
+    `start a delim b extract`. genpt places these tokens itself; an exported classifier's
+    users (`pipeline("text-classification")`) get them from here."""
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{START} $A {EXTRACT}",
+        pair=f"{START} $A {DELIM} $B:1 {EXTRACT}:1",
+        special_tokens=[(token, tokenizer.token_to_id(token)) for token in (START, DELIM, EXTRACT)],
+    )
 
 
 # Keys transformers 5 writes into tokenizer_config.json that describe how this process loaded

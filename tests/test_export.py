@@ -78,6 +78,8 @@ prompts = [{text!r}, "Once"]  # a batch pads the short prompt: it must continue 
 batch = model.generate(**tokenizer(prompts, padding=True, return_tensors="pt"), max_new_tokens=6, do_sample=False)
 alone = [model.generate(**tokenizer([p], return_tensors="pt"), max_new_tokens=6, do_sample=False)[0] for p in prompts]
 result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logits[0].tolist(), "generated": generated,
+          "bos": [tokenizer.bos_token_id, model.config.bos_token_id, model.generation_config.bos_token_id],
+          "plain": tokenizer({text!r})["input_ids"],
           "batched": [tokenizer.decode(row, skip_special_tokens=True) for row in batch],
           "alone": [tokenizer.decode(row, skip_special_tokens=True) for row in alone]}}
 """, tmp_path)
@@ -86,6 +88,8 @@ result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logi
 
     ids = load_tokenizer(tokenizer_dir)(text, add_special_tokens=False)["input_ids"]
     assert result["ids"] == ids  # the tokenizer travels unchanged
+    assert result["plain"] == ids  # prompted with plain text, as pretraining saw it (no classifier template)
+    assert len(set(result["bos"])) == 1  # one beginning-of-text token, whoever asks (pretraining's <|endoftext|>)
     ours = model(torch.tensor([ids])).logits[0]
     torch.testing.assert_close(torch.tensor(result["logits"]), ours, rtol=0, atol=1e-5)
     assert result["generated"].startswith("Once upon a time") and len(result["generated"]) > len("Once upon a time")
@@ -98,9 +102,14 @@ result = {{"class": type(model).__name__, "ids": ids[0].tolist(), "logits": logi
 
 @pytest.fixture(scope="module")
 def sst2_run(tmp_path_factory, tokenizer_dir) -> Path:
-    run = tmp_path_factory.mktemp("sst2") / "run"
-    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", "scratch", "--tokenizer",
-                 str(tokenizer_dir), "--preset", "tiny", "--max_train_samples", "512", "--num_train_epochs", "1",
+    """A classifier fine-tuned from an exported language model, as a user fine-tunes one shared
+    on the hub: its tokenizer comes from a Hugging Face folder, without GPT-1's templates."""
+    folder = tmp_path_factory.mktemp("sst2")
+    pretraining_run(folder / "lm", tokenizer_dir, prenorm=False)
+    assert main(["export", "--run", str(folder / "lm"), "--output_dir", str(folder / "lm-hub")]) == 0
+    run = folder / "run"
+    assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(folder / "lm-hub"),
+                 "--max_train_samples", "512", "--num_train_epochs", "1", "--max_seq_length", "64",
                  "--learning_rate", "3e-4", "--mixed_precision", "no", "--output_dir", str(run)]) == 0
     return run
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import tokenizers
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
@@ -41,7 +41,7 @@ from genpt.data.corpus import (
 from genpt.errors import GenptError
 from genpt.special_tokens import ALL as SPECIAL_TOKENS
 from genpt.special_tokens import DELIM, ENDOFTEXT, EXTRACT, PAD, START
-from genpt.tokenization import load_tokenizer, save_tokenizer
+from genpt.tokenization import add_gpt1_templates, load_tokenizer, save_tokenizer
 from genpt.tokenizer.config import DEFAULT_STATS_BYTES
 
 BYTE_SYMBOLS = 256
@@ -58,15 +58,6 @@ def new_byte_level_bpe() -> Tokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     return tokenizer
-
-
-def add_gpt1_templates(tokenizer: Tokenizer) -> None:
-    """GPT-1's input transformations: `start text extract`, `start a delim b extract`."""
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{START} $A {EXTRACT}",
-        pair=f"{START} $A {DELIM} $B:1 {EXTRACT}:1",
-        special_tokens=[(token, tokenizer.token_to_id(token)) for token in (START, DELIM, EXTRACT)],
-    )
 
 
 def for_transformers(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerFast:
