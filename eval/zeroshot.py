@@ -6,8 +6,8 @@ The language model alone, no fine-tuning, scores each task by the likelihood of 
                  whole token sequence): the likelier word is the label
     cola         the sentence's average token log-probability, thresholded; the threshold is
                  the one with the best Matthews correlation on the training split
-    story_cloze  each ending's average token log-probability after the story: the likelier
-    (and any multiple-choice task, RACE among them)  ending is the answer
+    story_cloze  each ending's average token log-probability after the story (RACE: after the
+    (and any multiple-choice task, RACE among them)  article and its question): the likelier ending is the answer
 
 Every text starts after <|endoftext|>, as a document does in pretraining. Scored on a run,
 a checkpoint, or (`--checkpoints all`) every checkpoint a pretraining run kept, which draws
@@ -104,14 +104,17 @@ def acceptability(lm: LanguageModel, train: list[Example], dev: list[Example]) -
 
 def multiple_choice(lm: LanguageModel, examples: list[Example]) -> dict[str, float]:
     """The choice with the highest average token log-probability after the context."""
-    contexts = [e.text_a for e in examples for _ in e.choices]
+    predictions = [int(np.argmax(averages)) for averages in choice_logprobs(lm, examples)]
+    return {"accuracy": 100 * accuracy(predictions, [e.label for e in examples])}
+
+
+def choice_logprobs(lm: LanguageModel, examples: list[Example]) -> list[list[float]]:
+    """Each example's choices' average token log-probabilities after its context: the story, or
+    RACE's article with its question (text_b) after it, as fine-tuning reads them."""
+    contexts = [e.text_a + (f" {e.text_b}" if e.text_b else "") for e in examples for _ in e.choices]
     choices = [f" {choice}" for e in examples for choice in e.choices]
     scored = iter(continuation_logprobs(lm, contexts, choices))
-    predictions = []
-    for example in examples:
-        averages = [total / max(count, 1) for total, count in (next(scored) for _ in example.choices)]
-        predictions.append(int(np.argmax(averages)))
-    return {"accuracy": 100 * accuracy(predictions, [e.label for e in examples])}
+    return [[total / max(count, 1) for total, count in (next(scored) for _ in example.choices)] for example in examples]
 
 
 @dataclass
@@ -183,7 +186,7 @@ def evaluate_zeroshot(run: str, tasks: Sequence[str], *, glue_dir: str | None = 
                         "examples": len(d.dev), "by_step": {}} for d in data}
     scored = []
     for step, folder in tqdm(points, desc="checkpoints", unit="checkpoint", disable=not show_progress or len(points) == 1):
-        if not folder.exists():  # a run still training replaced its newest checkpoint meanwhile
+        if checkpoints == "all" and not folder.exists():  # a run still training replaced its newest checkpoint meanwhile
             print(f"genpt eval zeroshot: {folder} was removed by the run while scoring (still training?); skipped",
                   file=sys.stderr)
             continue

@@ -227,6 +227,21 @@ def test_greedy_generation_equals_gpt_generate_and_the_export(books_run, tmp_pat
     assert capsys.readouterr().out.removesuffix("\n") == printed
 
 
+def test_a_multiple_choice_question_is_read_after_its_context(opinionated_run):
+    """RACE's question (text_b) continues its article in zero-shot scoring, as in fine-tuning:
+    the choices score as they do after the article and question written as one text."""
+    from genpt.data.types import Example
+    from genpt.eval.zeroshot import choice_logprobs
+
+    lm = load_language_model(str(opinionated_run))
+    choices = ("Then they all lived happily.", "The moon sank in green soup.")
+    asked = Example(0, "Sam went out on day 3. Sam met a friend.", "How did the day end?", choices, 0)
+    written_as_one = Example(0, "Sam went out on day 3. Sam met a friend. How did the day end?", None, choices, 0)
+    article_alone = Example(0, "Sam went out on day 3. Sam met a friend.", None, choices, 0)
+    ours, one, alone = choice_logprobs(lm, [asked, written_as_one, article_alone])
+    assert ours == pytest.approx(one, abs=1e-6) and ours != pytest.approx(alone, abs=1e-3)
+
+
 def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
     finetuned = tmp_path / "ft"
     assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run),
@@ -238,6 +253,8 @@ def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
         (["generate", "--run", str(finetuned), "--prompt", "x"], "a fine-tuned run"),
         (["eval", "zeroshot", "--run", str(books_run), "--tasks", "sst2"], "pass --glue_dir"),
         (["eval", "zeroshot", "--run", str(books_run), "--tasks", "rte", "--glue_dir", "x"], "no zero-shot heuristic"),
+        (["eval", "zeroshot", "--run", "someone/not-downloaded", "--tasks", "sst2", "--glue_dir", str(default_glue_dir())],
+         "hub cannot be reached"),  # a hub name is loaded (or its absence said), not taken for a vanished checkpoint
         (["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run), "--transfer_layers",
           "9", "--output_dir", str(tmp_path / "x")], "only 3 blocks"),
         (["eval", "lm", "--run", str(books_run), "--input", str(books_run.parent / "corpus"), "--stride", "999"], "--stride 999"),
