@@ -31,7 +31,7 @@ from genpt.config import read_yaml_mapping
 from genpt.convert import to_hf_config, to_hf_model, to_hf_state_dict
 from genpt.data.tasks import Task
 from genpt.errors import GenptError
-from genpt.export.hub import upload
+from genpt.export.hub import check_repo_id, upload
 from genpt.export.model_card import model_card
 from genpt.pretrained import load_pretrained
 from genpt.task_run import TaskRun, load_task_run
@@ -52,6 +52,11 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool =
         raise GenptError(f"--run {run_dir}: not a genpt run folder (no config.yaml)")
     if values.get("arch", "gpt") != "gpt":
         raise GenptError(f"--run {run_dir}: a {values['arch']} baseline has no Hugging Face class to export to; only GPT runs export")
+    if "seq2seq" in values:  # its inputs are `start source delim target`: not a plain-text language model
+        raise GenptError(f"--run {run_dir}: a genpt seq2seq (translation) run; genpt export writes pretrained language "
+                         "models and fine-tuned classifiers")
+    if push_to_hub:
+        check_repo_id(push_to_hub)
     refuse_nested(output_dir, run_dir, source_option="--run")
     check_output_folder(output_dir, what="a genpt export", is_ours=is_export, overwrite=overwrite)
     unfinished = unfinished_reason(run_dir, values)

@@ -7,6 +7,17 @@ from pathlib import Path
 from genpt.errors import GenptError
 
 
+def check_repo_id(repo_id: str) -> None:
+    """A name the hub would refuse, refused before anything is exported."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        reason = str(error).strip().splitlines()[0].split(": '")[0]
+        raise GenptError(f"--push_to_hub {repo_id}: not a hub repository name ({reason}); expected NAME or USER/NAME") from None
+
+
 def upload(folder: Path, repo_id: str, private: bool) -> str:
     """Create the repo if needed and upload the folder; a clear error when the hub is out of reach."""
     from huggingface_hub import HfApi

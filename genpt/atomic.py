@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -66,10 +67,13 @@ def _alive(pid: int) -> bool:
 def write_folder_atomically(output_dir: str | Path, fill: Callable[[Path], None]) -> Path:
     """Let `fill` populate a temporary sibling folder, then rename it to `output_dir`.
 
-    An existing `output_dir` is replaced only once the new folder is complete; callers
-    decide beforehand whether replacing it is allowed.
+    An existing `output_dir` is replaced only once the new folder is complete (keeping its
+    permissions); callers decide beforehand whether replacing it is allowed. A symbolic link
+    stays: the folder it points to is written.
     """
     output_dir = Path(output_dir)
+    if output_dir.is_symlink():
+        output_dir = output_dir.resolve()
     if output_dir.exists() and not output_dir.is_dir():
         # Never replace a file with a folder: the guard of each command refuses it earlier.
         raise GenptError(f"{output_dir}: exists and is not a folder; refusing to replace it")
@@ -80,6 +84,7 @@ def write_folder_atomically(output_dir: str | Path, fill: Callable[[Path], None]
     try:
         fill(staging)
         if output_dir.exists():
+            os.chmod(staging, stat.S_IMODE(output_dir.stat().st_mode))  # a folder the user made keeps its mode
             os.replace(output_dir, retired)
         try:
             os.replace(staging, output_dir)
@@ -134,6 +139,10 @@ def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], boo
     Anything else, a file or a folder of the user's, is never touched.
     """
     output_dir = Path(output_dir)
+    here = Path.cwd().resolve()
+    if output_dir.resolve() in (here, *here.parents):  # replacing it would pull the folder away from under the shell
+        raise GenptError(f"{option} {output_dir}: the folder genpt runs in (or one above it); name a folder inside it, "
+                         f"e.g. {output_dir / 'out'}")
     if not output_dir.exists():
         return
     if not output_dir.is_dir():

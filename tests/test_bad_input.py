@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import write_books
 
 from genpt.cli import main
@@ -238,6 +239,11 @@ CASES = [
     # -- export and eval ---------------------------------------------------------------------------------
     Case("export over the user's folder", lambda i: ["export", "--run", str(i.run), "--output_dir",
                                                      str(i.file("mine/notes.txt", "x").parent)], "not a genpt export", "mine"),
+    Case("export to a name the hub would refuse", lambda i: ["export", "--run", str(i.run), "--output_dir", str(i.tmp / "hub"),
+                                                             "--push_to_hub", "my model"], "not a hub repository name"),
+    Case("export a translation run", lambda i: ["export", "--run", str(_with(i.copy_run("s2s"), lambda r: (r / "config.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load((r / "config.yaml").read_text()), "seq2seq": {"source_lang": "en", "target_lang": "de"}})))),
+        "--output_dir", str(i.tmp / "hub")], "a genpt seq2seq (translation) run"),
     Case("export into its own run", lambda i: ["export", "--run", str(i.copy_run("out")), "--output_dir", str(i.tmp / "out")],
          "must not be or hold --run"),
     Case("export --overwrite_output_dir over an export the user added files to",

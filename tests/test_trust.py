@@ -96,8 +96,22 @@ def test_export_replaces_an_earlier_export_only_when_asked(tmp_path, pretrained_
     assert snapshot(hub) == before
     assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub), "--overwrite_output_dir"]) == 0
     empty = tmp_path / "empty"
-    empty.mkdir()
+    empty.mkdir(mode=0o750)
     assert main(["export", "--run", str(pretrained_run), "--output_dir", str(empty)]) == 0
+    assert (empty / "model.safetensors").is_file() and empty.stat().st_mode & 0o777 == 0o750  # the user's folder's mode
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # a link to where the user keeps large files
+    assert main(["export", "--run", str(pretrained_run), "--output_dir", str(tmp_path / "link")]) == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "elsewhere" / "model.safetensors").is_file()
+
+
+def test_export_refuses_the_folder_it_runs_in(tmp_path, pretrained_run, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for target in (".", "./", str(tmp_path)):
+        assert main(["export", "--run", str(pretrained_run), "--output_dir", target]) == 2
+        message = capsys.readouterr().err.strip()
+        assert message.count("\n") == 0 and "the folder genpt runs in" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unfinished_run_is_refused_or_exported_with_a_warning(tmp_path, sst2_run, capsys):
