@@ -189,12 +189,17 @@ def run_generate(args: argparse.Namespace) -> None:
         raise GenptError("give --prompt TEXT or --prompt_file FILE (one prompt per line)")
     if options.prompt_file:
         try:
-            prompts = [line for line in Path(options.prompt_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+            lines = Path(options.prompt_file).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise GenptError(f"--prompt_file {options.prompt_file}: cannot read it ({error})") from None
+        numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+        if not numbered:
+            raise GenptError(f"--prompt_file {options.prompt_file}: no prompts (expected one per line; blank lines are skipped)")
+        prompts, sources = [line for _, line in numbered], [f"{options.prompt_file}:{number}" for number, _ in numbered]
     else:
-        prompts = [options.prompt]
+        prompts, sources = [options.prompt], None
     generate(options.run, prompts, max_new_tokens=options.max_new_tokens, temperature=options.temperature,
-             top_k=options.top_k, top_p=options.top_p, num_samples=options.num_samples, seed=options.seed, out=sys.stdout)
+             top_k=options.top_k, top_p=options.top_p, num_samples=options.num_samples, seed=options.seed, out=sys.stdout,
+             sources=sources)
 
 

@@ -36,8 +36,11 @@ def stream_text(tokenizer, prompt_ids: list[int], new_ids: Iterator[int]) -> Ite
 
 
 def generate(path: str, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int | None = 40,
-             top_p: float | None = 0.95, num_samples: int = 1, seed: int = 0, out: TextIO = sys.stdout) -> list[str]:
-    """Write `num_samples` continuations of each prompt to `out` as they are produced; return them whole."""
+             top_p: float | None = 0.95, num_samples: int = 1, seed: int = 0, out: TextIO = sys.stdout,
+             sources: list[str] | None = None) -> list[str]:
+    """Write `num_samples` continuations of each prompt to `out` as they are produced; return them
+    whole. `sources` names where each prompt came from in errors (default: --prompt); every
+    prompt is checked before the first is continued."""
     if max_new_tokens < 1 or num_samples < 1:
         raise GenptError("--max_new_tokens and --num_samples must be at least 1")
     if temperature < 0 or (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
@@ -47,13 +50,14 @@ def generate(path: str, prompts: list[str], *, max_new_tokens: int = 64, tempera
     model = lm.model.to(device)
     end = lm.tokenizer.convert_tokens_to_ids(ENDOFTEXT)
     generator = torch.Generator(device=device).manual_seed(seed)
-    texts = []
-    for prompt in prompts:
-        prompt_ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    encoded = [lm.tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
+    for prompt_ids, source in zip(encoded, sources or ["--prompt"] * len(prompts)):
         if not prompt_ids:
-            raise GenptError("--prompt: empty; give some text to continue")
+            raise GenptError(f"{source}: empty; give some text to continue")
         if len(prompt_ids) >= model.config.n_positions:
-            raise GenptError(f"--prompt: {len(prompt_ids)} tokens, but the model's context is {model.config.n_positions}")
+            raise GenptError(f"{source}: {len(prompt_ids)} tokens, but the model's context is {model.config.n_positions}")
+    texts = []
+    for prompt, prompt_ids in zip(prompts, encoded):
         context = torch.tensor([prompt_ids], dtype=torch.long, device=device)
         for _ in range(num_samples):
             new = (int(ids[0]) for ids in model.stream(context, max_new_tokens, temperature, top_k, top_p, end, generator)

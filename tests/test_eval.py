@@ -242,6 +242,21 @@ def test_a_multiple_choice_question_is_read_after_its_context(opinionated_run):
     assert ours == pytest.approx(one, abs=1e-6) and ours != pytest.approx(alone, abs=1e-3)
 
 
+def test_generate_checks_every_prompt_of_a_file_before_it_writes_one(books_run, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("The house stood\n\n" + "word " * 400 + "\n")
+    assert main(["generate", "--run", str(books_run), "--prompt_file", str(prompts), "--max_new_tokens", "4"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"{prompts}:3: " in err and "tokens, but the model's context is" in err
+    prompts.write_text("\n  \n")
+    assert main(["generate", "--run", str(books_run), "--prompt_file", str(prompts)]) == 2
+    assert "no prompts" in capsys.readouterr().err
+    prompts.write_text("The house stood\n\nIt was\n")
+    assert main(["generate", "--run", str(books_run), "--prompt_file", str(prompts), "--max_new_tokens", "4"]) == 0
+    out = capsys.readouterr().out  # (a continuation may hold line breaks of its own)
+    assert out.startswith("The house stood") and "\nIt was" in out and out.endswith("\n")
+
+
 def test_eval_stage_bad_input_is_one_line(books_run, tmp_path, capsys):
     finetuned = tmp_path / "ft"
     assert main(["finetune", "--task", "sst2", "--data_dir", str(default_glue_dir()), "--init", str(books_run),
