@@ -163,7 +163,7 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
     if tokenizer is None and not _has_tokenizer(name, local):
         raise GenptError(f"{option} {name}: no tokenizer files in the folder; pass --tokenizer DIR")
     try:
-        hf_model = AutoModelForCausalLM.from_pretrained(name, **where)
+        hf_model = AutoModelForCausalLM.from_pretrained(name, use_safetensors=True, **where)  # weights never unpickled
         own = None if tokenizer and not _has_tokenizer(name, local) else AutoTokenizer.from_pretrained(name, **where)
     except Exception as error:  # noqa: BLE001 - missing files, a refused pickle: one line each
         raise GenptError(f"{option} {name}: could not load the Hugging Face model ({_hub_reason(error, local)})") from None
