@@ -10,7 +10,9 @@ UTF-8 bytes of the text), which does not depend on the tokenizer, so runs with d
 vocabularies compare.
 
 The text is read as pretraining reads it: documents (files, folders, `.gz`, JSON Lines,
-Parquet, a `datasets` name), each followed by `<|endoftext|>`.
+Parquet, a `datasets` name), each followed by `<|endoftext|>`, which is scored like any token
+but by a model that never learned it (openai-gpt has none: genpt adds it), for which it is
+context only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LanguageModel:
     model: GPT
     tokenizer: Any
     source: str
+    untrained_ids: frozenset[int] = frozenset()  # tokens genpt added to a Hugging Face model's vocabulary
 
 
 def load_language_model(path: str, option: str = "--run") -> LanguageModel:
@@ -51,7 +54,8 @@ def load_language_model(path: str, option: str = "--run") -> LanguageModel:
     if heads:  # transformers would load its fine-tuned body under an LM head without a word
         raise GenptError(f"{option} {path}: a model with a task head ({heads[0]}, as `genpt export` writes a fine-tuned "
                          f"run); {LANGUAGE_MODELS}")
-    return LanguageModel(pretrained.model.eval(), pretrained.tokenizer, path)
+    untrained = frozenset(pretrained.tokenizer.convert_tokens_to_ids(list(pretrained.untrained_tokens)))
+    return LanguageModel(pretrained.model.eval(), pretrained.tokenizer, path, untrained)
 
 
 LANGUAGE_MODELS = "give a pretraining run, one of its checkpoints, or a Hugging Face causal LM folder"
@@ -78,8 +82,10 @@ def text_tokens(tokenizer: Any, inputs: list[str], **read_options: Any) -> tuple
 
 @torch.no_grad()
 def score_tokens(model: GPT, tokens: list[int], window: int, stride: int, batch_size: int = 8,
-                 device: torch.device | str = "cpu", show_progress: bool = True) -> torch.Tensor:
-    """The negative log-likelihood (nats, float64) of every token scored, with sliding windows."""
+                 device: torch.device | str = "cpu", show_progress: bool = True, unscored: frozenset[int] = frozenset()) -> torch.Tensor:
+    """The negative log-likelihood (nats, float64) of every token scored, with sliding windows;
+    tokens in `unscored` are context only."""
+    never = torch.tensor(sorted(unscored), dtype=torch.long, device=device)
     if not 1 <= stride <= window:
         raise GenptError(f"--stride {stride}: expected 1 to the window ({window})")
     starts = list(range(0, max(len(tokens) - 1, 1), stride))
@@ -104,6 +110,7 @@ def score_tokens(model: GPT, tokens: list[int], window: int, stride: int, batch_
             chunk = torch.tensor(tokens[start:end], dtype=torch.long, device=device)
             ids[row, : end - start], mask[row, : end - start] = chunk, 1
             targets[row, score_from - start : end - start] = chunk[score_from - start :]
+        targets[torch.isin(targets, never)] = -100
         logits = model(ids, mask if len(group) > 1 and (mask == 0).any() else None).logits.float()  # (B, T, V)
         scored = targets[:, 1:].flatten()
         token_losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), scored, ignore_index=-100, reduction="none")
@@ -124,7 +131,9 @@ def evaluate_lm(path: str, inputs: list[str], *, window: int | None = None, stri
     if len(tokens) < 2:
         raise GenptError(f"--input {' '.join(inputs)}: no text to score")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    losses = score_tokens(lm.model.to(device), tokens, window, stride, batch_size, device, show_progress)
+    # A separator the model never learned (openai-gpt has no <|endoftext|>) still separates
+    # documents, but its made-up probability is not scored.
+    losses = score_tokens(lm.model.to(device), tokens, window, stride, batch_size, device, show_progress, lm.untrained_ids)
     scores = load_module("perplexity").compute(predictions=losses.tolist(), n_bytes=n_bytes)  # genpt's evaluate module
     return {"perplexity": scores["perplexity"], "bits_per_byte": scores["bits_per_byte"], "loss": scores["loss"],
             "tokens": scores["tokens"], "bytes": n_bytes, "window": window, "stride": stride, "model": path, "inputs": inputs}

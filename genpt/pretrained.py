@@ -41,6 +41,9 @@ class Pretrained:
     # what a Hugging Face model's config.json says it is (["OpenAIGPTLMHeadModel"], an exported
     # classifier's ["OpenAIGPTForSequenceClassification"]); None for genpt runs and from scratch
     hf_architectures: list[str] | None = None
+    # GPT-1's special tokens genpt added to a Hugging Face tokenizer: their embedding rows are
+    # new, never trained (openai-gpt has no <|endoftext|>)
+    untrained_tokens: tuple[str, ...] = ()
 
 
 def load_pretrained(init: str, *, tokenizer: str | None = None, preset: str | None = None,
@@ -180,7 +183,8 @@ def _hugging_face(name: str, tokenizer: str | None, local: bool, option: str = "
         raise GenptError(f"{option} {name}: {error}") from None
     architectures = hf_config.architectures
     return Pretrained(model, loaded, Path(tokenizer) if tokenizer else None, source=name,
-                      hf_architectures=[architectures] if isinstance(architectures, str) else list(architectures or []))
+                      hf_architectures=[architectures] if isinstance(architectures, str) else list(architectures or []),
+                      untrained_tokens=tuple(added))
 
 
 def _has_tokenizer(name: str, local: bool) -> bool:
@@ -197,27 +201,30 @@ def _hub_reason(error: Exception, local: bool) -> str:
     return f"{type(error).__name__}: {reason}"
 
 
-def add_special_tokens(tokenizer) -> int:
+def add_special_tokens(tokenizer) -> list[str]:
     """Give a foreign tokenizer GPT-1's start, delimiter, extract and pad tokens (and an
-    end-of-text), so the input transformations can be built; returns how many were new."""
+    end-of-text), so the input transformations can be built; returns those that were new."""
     vocabulary = tokenizer.get_vocab()
     missing = [token for token in special_tokens.ALL if token not in vocabulary]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
     tokenizer.pad_token = special_tokens.PAD
-    return len(missing)
+    return missing
 
 
 def resize_token_embeddings(model: GPT, vocab_size: int) -> GPT:
     """A copy of `model` with `vocab_size` token embeddings: the old rows kept, new rows drawn
-    from N(0, initializer_range) like the rest of the embedding."""
+    from N(0, initializer_range) like the rest of the embedding, by a generator of their own
+    (the same rows in every process and every call, whatever the global seed)."""
     if vocab_size < model.config.vocab_size:
         raise GenptError(f"the tokenizer has {vocab_size} tokens, fewer than the model's {model.config.vocab_size}")
     config = GPTConfig(**{**model.config.to_dict(), "vocab_size": vocab_size})
     resized = GPT(config)
     state = model.state_dict()
     old = state["wte.weight"]
-    new = resized.wte.weight.detach().clone()
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    new = torch.empty(vocab_size, old.size(1), dtype=old.dtype, device="cpu").normal_(0, config.initializer_range,
+                                                                                    generator=generator)
     new[: old.size(0)] = old
     state["wte.weight"] = new
     state["lm_head.weight"] = new

@@ -316,6 +316,20 @@ def test_a_foreign_tokenizer_gets_gpt1s_special_tokens_on_import(tmp_path):
     torch.testing.assert_close(loaded.model.wte.weight[: old.size(0)], old, rtol=0, atol=0)
     ids = torch.randint(0, old.size(0), (1, 12))
     torch.testing.assert_close(loaded.model.eval()(ids).logits[..., : old.size(0)], hf(ids).logits, rtol=0, atol=1e-5)
+    torch.manual_seed(123)  # the new rows do not depend on the global seed
+    torch.testing.assert_close(load_pretrained(str(tmp_path / "hf")).model.wte.weight, loaded.model.wte.weight, rtol=0, atol=0)
+    # eval lm: the <|endoftext|> this model never learned separates the two documents, unscored
+    from genpt.eval.lm import evaluate_lm, load_language_model, text_tokens
+
+    (tmp_path / "docs").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "docs" / f"{name}.txt").write_text("the cat sat on the mat " * 8)
+    tokens, _ = text_tokens(load_language_model(str(tmp_path / "hf")).tokenizer, [str(tmp_path / "docs")])
+    end = loaded.tokenizer.convert_tokens_to_ids(special_tokens.ENDOFTEXT)
+    assert tokens.count(end) == 2 and tokens[-1] == end
+    first = evaluate_lm(str(tmp_path / "hf"), [str(tmp_path / "docs")], window=64, stride=32, show_progress=False)
+    assert first["tokens"] == len(tokens) - 1 - 2  # every token but the first, and neither separator
+    assert evaluate_lm(str(tmp_path / "hf"), [str(tmp_path / "docs")], window=64, stride=32, show_progress=False) == first
 
 
 def test_a_hugging_face_folder_never_runs_its_own_code(tmp_path):
