@@ -324,6 +324,21 @@ def test_fused_linear_cross_entropy_under_bf16_autocast_matches_the_autocast_ref
 
 
 
+def test_fused_linear_cross_entropy_sums_a_bf16_weights_gradient_in_fp32(monkeypatch):
+    """A bf16 weight (FSDP's bf16 mixed precision gathers parameters so): its gradient, summed
+    over hundreds of chunks, is rounded to bf16 once, as one unfused matmul's would be, not
+    at every chunk (2.7% error then, against 0.3%)."""
+    monkeypatch.setattr(ops, "LOGIT_CHUNK_ELEMENTS", 256 * 4)  # 4 rows per chunk: 512 chunks
+    torch.manual_seed(0)
+    hidden = torch.randn(2048, 32).bfloat16().requires_grad_()
+    weight = (torch.randn(256, 32) * 0.3).bfloat16().requires_grad_()
+    targets = torch.randint(0, 256, (2048,))
+    ours = torch.autograd.grad(ops.linear_cross_entropy(hidden, weight, targets), weight)[0]
+    exact = torch.autograd.grad(F.cross_entropy(hidden.double() @ weight.double().t(), targets), weight)[0]
+    assert ours.dtype == torch.bfloat16
+    assert (ours.double() - exact).norm() / exact.norm() < 1e-2  # bf16's own rounding, and the bf16 logits
+
+
 def test_fused_linear_cross_entropy_keeps_small_fp16_gradients_for_the_loss_scale():
     """fp16 training scales the loss (GradScaler) so that small gradients survive fp16; the
     fused kernel must not shrink them by 1/N before that scale arrives. Here p/N is about

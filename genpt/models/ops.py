@@ -192,9 +192,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # Cast once, not once per chunk as autocast would: the weight is the size of the vocabulary.
         dtype = _autocast_dtype(hidden.device.type) or hidden.dtype
         hidden_c, weight_c = hidden.to(dtype), weight.to(dtype)
-        # d W accumulates in the weight's dtype: in place when the matmuls produce that dtype.
-        grad_weight = torch.zeros_like(weight)  # (V, C)
-        accumulate_in_place = dtype == weight.dtype
+        # d W accumulates over the chunks in fp32 at least (a bf16 weight, as FSDP's mixed
+        # precision gathers it, would round the running sum at every chunk, where one unfused
+        # matmul accumulates in fp32), in place when the matmuls produce that dtype.
+        grad_weight = torch.zeros_like(weight, dtype=torch.promote_types(weight.dtype, torch.float32))  # (V, C)
+        accumulate_in_place = dtype == grad_weight.dtype
         rows = max(1, LOGIT_CHUNK_ELEMENTS // weight.size(0))
         for start in range(0, hidden.size(0), rows):
             chunk = slice(start, start + rows)
@@ -211,7 +213,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_weight.addmm_(grad_logits.t(), h)  # (V, C)
             else:
                 grad_weight += torch.mm(grad_logits.t(), h)
-        ctx.save_for_backward(grad_hidden, grad_weight, count)
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype), count)
         return torch.where(count > 0, loss, torch.nan)  # NaN when nothing was scored, with no host sync
 
     @staticmethod
