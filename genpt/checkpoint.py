@@ -72,16 +72,24 @@ def load_torch_file(path: Path) -> Any:
 
 
 def rng_state() -> dict[str, Any]:
+    """This process's RNG states: the CPU's and, on a GPU, its own device's only (a resumed
+    run may see fewer devices: a one-GPU run resumed under CUDA_VISIBLE_DEVICES=0)."""
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()  # the current device: accelerate sets each process's
     return state
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or not torch.cuda.is_available():
+        return
+    if isinstance(cuda, list):  # checkpoints before 2026-12-07: every visible device's
+        device = torch.cuda.current_device()
+        cuda = cuda[device] if device < len(cuda) else None
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda)
 
 
 def checkpoint_name(step: int) -> str:

@@ -414,6 +414,7 @@ def epoch_loader(dataset: Any, collate: Any, batch_size: int, seed: int, lengths
     # The loader draws a seed for its workers from a generator at every iteration: a private
     # one, so iterating never moves the global RNG that dropout draws from.
     return DataLoader(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), seed, batch_size, lengths),
+                      pin_memory=torch.cuda.is_available(),  # for the prepared loader's non-blocking copies
                       collate_fn=collate, generator=torch.Generator(device="cpu").manual_seed(seed))
 
 

@@ -69,13 +69,16 @@ def new_accelerator(mixed_precision: str, gradient_accumulation_steps: int = 1, 
     """`unused_parameters`: the model has parameters a step may not use (a baseline's decoder,
     which a classifier never runs): DDP must look for them, or it waits for their gradients."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
     if not multi_process_launch():
         reset_accelerate_state()
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(mixed_precision),
         gradient_accumulation_steps=gradient_accumulation_steps,
+        # A prepared loader moves each batch to the GPU: from pinned memory (`pin_memory`,
+        # set by genpt's loaders on a GPU) without waiting for the steps queued before it.
+        dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else None,
         # Under torchrun / accelerate launch without GPUs, accelerate starts gloo DDP only
         # when told it runs on CPU; alone, it would train each process separately.

@@ -144,7 +144,7 @@ class PretrainStage:
         self.train_tokens = self.corpus.train_tokens()
         self.data_hash = torch.zeros((), dtype=torch.float64, device="cpu")  # of the windows this process saw
         self.flops_per_token = training_flops_per_token(self.config.model, t.seq_len)
-        precision = torch.bfloat16 if acc.mixed_precision == "bf16" else torch.float32
+        precision = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(acc.mixed_precision, torch.float32)  # the matmuls' own
         self.peak = matmul_peak_flops(acc.device, precision, repeats=3)
 
     def batches(self, epoch: int, skip: int) -> Iterator[torch.Tensor]:

@@ -87,4 +87,5 @@ def eval_loader(dataset: TaskDataset, batch_size: int, collator: Collator) -> Da
     """Longest examples first (padding kept small); `positions` restores the file order."""
     lengths = dataset.lengths()
     order = sorted(range(len(dataset)), key=lambda i: -lengths[i])
-    return DataLoader(torch.utils.data.Subset(dataset, order), batch_size=batch_size, collate_fn=collator)
+    return DataLoader(torch.utils.data.Subset(dataset, order), batch_size=batch_size, collate_fn=collator,
+                      pin_memory=torch.cuda.is_available())  # for the prepared loader's non-blocking copies
