@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from genpt import __version__
 from genpt.errors import GenptError
@@ -33,6 +36,24 @@ COMMAND_MODULES = (
 
 # Commands that run training steps, for which the CPU allocator setting pays.
 TRAINING_COMMANDS = ("pretrain", "finetune", "seq2seq", "compare", "demo")
+# --no-keep_freed_memory, as the runs a long command starts inherit it (`genpt compare`'s and
+# `genpt eval layers`' cells are `genpt finetune` processes of their own).
+KEEP_FREED_MEMORY_ENV = "GENPT_KEEP_FREED_MEMORY"
+
+
+@contextmanager
+def choice_passed_on(keep_freed_memory: bool) -> Iterator[None]:
+    """While a command runs, the processes it starts inherit --no-keep_freed_memory."""
+    previous = os.environ.get(KEEP_FREED_MEMORY_ENV)
+    if not keep_freed_memory:
+        os.environ[KEEP_FREED_MEMORY_ENV] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(KEEP_FREED_MEMORY_ENV, None)
+        else:
+            os.environ[KEEP_FREED_MEMORY_ENV] = previous
 
 
 def _keep_freed_memory() -> None:
@@ -71,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generative Pre-Training as in GPT-1: tokenizer, pretraining, fine-tuning, export.",
     )
     parser.add_argument("--version", action="version", version=f"genpt {__version__}")
-    parser.add_argument("--keep_freed_memory", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--keep_freed_memory", action=argparse.BooleanOptionalAction,
+                        default=os.environ.get(KEEP_FREED_MEMORY_ENV) != "0",
                         help="training on a CPU: keep freed memory for reuse instead of returning it to the system "
                              "(steps re-allocate their activations; faster, and the process keeps its peak memory "
-                             "until it exits) (default: on)")
+                             "until it exits; the runs `compare` and `eval layers` start inherit the choice) "
+                             "(default: on)")
     # Not `required`: main() says a command is missing only after naming an unknown option
     # (`genpt --bogus`), as for the command groups (`genpt tokenizer`)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -111,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in TRAINING_COMMANDS and args.keep_freed_memory:
         _keep_freed_memory()
     try:
-        status = args.func(args)
+        with choice_passed_on(args.keep_freed_memory):
+            status = args.func(args)
     except GenptError as error:
         print(f"genpt {args.command}: error: {error}", file=sys.stderr)
         return 2

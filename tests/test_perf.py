@@ -1,5 +1,6 @@
 """The CPU allocator setting that training loops apply."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -54,3 +55,15 @@ def test_the_library_leaves_the_allocator_alone():
         print(mapped_while_holding_a_block())
     """)
     assert mapped >= 16 * 1024 * 1024  # still mapped on its own: glibc's default
+
+
+def test_no_keep_freed_memory_reaches_the_runs_a_long_command_starts(monkeypatch):
+    """`genpt --no-keep_freed_memory compare`: each cell is a `genpt finetune` process of its own;
+    it inherits the choice through the environment, only while the command runs."""
+    from genpt.cli import KEEP_FREED_MEMORY_ENV, build_parser, choice_passed_on
+
+    monkeypatch.delenv(KEEP_FREED_MEMORY_ENV, raising=False)
+    with choice_passed_on(keep_freed_memory=False):
+        assert build_parser().parse_known_args(["demo"])[0].keep_freed_memory is False  # as a cell's `genpt` parses it
+    assert KEEP_FREED_MEMORY_ENV not in os.environ
+    assert build_parser().parse_known_args(["demo"])[0].keep_freed_memory is True
