@@ -43,10 +43,9 @@ KEEP_FREED_MEMORY_ENV = "GENPT_KEEP_FREED_MEMORY"
 
 @contextmanager
 def choice_passed_on(keep_freed_memory: bool) -> Iterator[None]:
-    """While a command runs, the processes it starts inherit --no-keep_freed_memory."""
+    """While a command runs, the processes it starts inherit its --[no-]keep_freed_memory."""
     previous = os.environ.get(KEEP_FREED_MEMORY_ENV)
-    if not keep_freed_memory:
-        os.environ[KEEP_FREED_MEMORY_ENV] = "0"
+    os.environ[KEEP_FREED_MEMORY_ENV] = "1" if keep_freed_memory else "0"
     try:
         yield
     finally:
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training on a CPU: keep freed memory for reuse instead of returning it to the system "
                              "(steps re-allocate their activations; faster, and the process keeps its peak memory "
                              "until it exits; the runs `compare` and `eval layers` start inherit the choice) "
-                             "(default: on)")
+                             f"(default: on, unless {KEEP_FREED_MEMORY_ENV}=0)")
     # Not `required`: main() says a command is missing only after naming an unknown option
     # (`genpt --bogus`), as for the command groups (`genpt tokenizer`)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -192,7 +192,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _check_options(run)
     # The steps replace tokenizer/, pretrain/ and the rest without asking: only in a folder of the demo's own.
     check_output_folder(run.output_dir, is_ours=lambda folder: (folder / DEMO_FILE).is_file(), what="a genpt demo",
-                        overwrite_option=None)
+                        overwrite_option=None, replaces=False)  # it writes inside the folder: `--output_dir .` is fine
     _write_demo_file(run, [])
     summary: list[tuple[str, float, str]] = []
     for number, step in enumerate(STEPS, start=1):

@@ -47,6 +47,8 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool =
     `allow_unfinished`, and its model card then says that it is unfinished.
     """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
+    if output_dir.is_symlink():  # the user's link stays: the folder it points to is written
+        output_dir = output_dir.resolve()
     values = read_yaml_mapping(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
     if values is None:
         raise GenptError(f"--run {run_dir}: not a genpt run folder (no config.yaml)")

@@ -68,12 +68,9 @@ def write_folder_atomically(output_dir: str | Path, fill: Callable[[Path], None]
     """Let `fill` populate a temporary sibling folder, then rename it to `output_dir`.
 
     An existing `output_dir` is replaced only once the new folder is complete (keeping its
-    permissions); callers decide beforehand whether replacing it is allowed. A symbolic link
-    stays: the folder it points to is written.
+    permissions); callers decide beforehand whether replacing it is allowed.
     """
     output_dir = Path(output_dir)
-    if output_dir.is_symlink():
-        output_dir = output_dir.resolve()
     if output_dir.exists() and not output_dir.is_dir():
         # Never replace a file with a folder: the guard of each command refuses it earlier.
         raise GenptError(f"{output_dir}: exists and is not a folder; refusing to replace it")
@@ -131,16 +128,19 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def check_output_folder(output_dir: str | Path, *, is_ours: Callable[[Path], bool], what: str, overwrite: bool = False,
-                        option: str = "--output_dir", overwrite_option: str | None = "--overwrite_output_dir") -> None:
+                        option: str = "--output_dir", overwrite_option: str | None = "--overwrite_output_dir",
+                        replaces: bool = True) -> None:
     """Refuse to write `output_dir` unless it is absent, empty, or `what` genpt wrote there before.
 
     An earlier output of the same kind (`is_ours`) is replaced only with `overwrite`; pass
     `overwrite_option=None` where replacing it needs no flag (a tokenizer folder, say).
-    Anything else, a file or a folder of the user's, is never touched.
+    Anything else, a file or a folder of the user's, is never touched. `replaces`: the command
+    replaces the folder as a whole (not the demo, which writes inside it), so it must not be
+    the one it runs in.
     """
     output_dir = Path(output_dir)
     here = Path.cwd().resolve()
-    if output_dir.resolve() in (here, *here.parents):  # replacing it would pull the folder away from under the shell
+    if replaces and output_dir.resolve() in (here, *here.parents):  # it would pull the folder away from under the shell
         raise GenptError(f"{option} {output_dir}: the folder genpt runs in (or one above it); name a folder inside it, "
                          f"e.g. {output_dir / 'out'}")
     if not output_dir.exists():

@@ -322,10 +322,10 @@ class Engine:
             over_time, stop_asked = agreed(acc, [
                 s.max_time_minutes is not None and state.elapsed_seconds > 60 * s.max_time_minutes, interrupted["flag"]])
         stopping = last or over_time or stop_asked
-        # A stop asked for by a signal checkpoints before the evaluation only a stop asks for
-        # (and again after it, with its best): the launcher or scheduler that sent the signal
-        # kills a few seconds on (accelerate launch 5 s, torchrun 30 s).
-        if stop_asked and s.eval_on_stop and not (last or evaluating):
+        # A stop asked for by a signal checkpoints before it evaluates (and again after, with
+        # the evaluation's best): the launcher or scheduler that sent the signal kills a few
+        # seconds on (accelerate launch 5 s, torchrun 30 s).
+        if stop_asked and not last and (evaluating or s.eval_on_stop):
             self.save_checkpoint()
         if evaluating or (stopping and s.eval_on_stop):
             stage.evaluate(self)

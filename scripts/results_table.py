@@ -261,7 +261,7 @@ def targets_table(values: dict, seeds: list[int]) -> str:
         needed = [name for name in (*PRETRAINED_ROWS, *([against] if against else [])) if name in by_name]
         value = {name: _target_value(*by_name[name], task, metric, tasks) for name in needed}
         level = bar + value[against] if against in value else (math.nan if against else bar)
-        seeds_in = min(_seeds_in(by_name[name][1], [task] if task else tasks, seeds) for name in needed)
+        seeds_in = min((_seeds_in(by_name[name][1], [task] if task else tasks) for name in needed), default=0)
         best = max((value[n] for n in PRETRAINED_ROWS if n in value and not math.isnan(value[n])), default=math.nan)
         margin = best - level
         if math.isnan(margin):
@@ -291,9 +291,9 @@ def _target_value(row: Row, system: dict, task: str | None, metric: str | None, 
     return statistics.fmean(other) if other else math.nan
 
 
-def _seeds_in(system: dict, tasks: list[str], seeds: list[int]) -> int:
-    """How many seeds every one of `tasks` has a score of in this row (those of a comparison
-    tabulated from the finished cells of the recipe's: some of `seeds`)."""
+def _seeds_in(system: dict, tasks: list[str]) -> int:
+    """How many seeds every one of `tasks` has a score of in this row (a comparison tabulated
+    from the finished cells of the recipe's: some of its seeds)."""
     return min(len(system["scores"].get(t) or []) for t in tasks)
 
 

@@ -96,7 +96,8 @@ def test_export_replaces_an_earlier_export_only_when_asked(tmp_path, pretrained_
     assert snapshot(hub) == before
     assert main(["export", "--run", str(pretrained_run), "--output_dir", str(hub), "--overwrite_output_dir"]) == 0
     empty = tmp_path / "empty"
-    empty.mkdir(mode=0o750)
+    empty.mkdir()
+    empty.chmod(0o750)  # not the mode genpt would give a folder of its own
     assert main(["export", "--run", str(pretrained_run), "--output_dir", str(empty)]) == 0
     assert (empty / "model.safetensors").is_file() and empty.stat().st_mode & 0o777 == 0o750  # the user's folder's mode
     (tmp_path / "elsewhere").mkdir()
