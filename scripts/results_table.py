@@ -53,8 +53,8 @@ PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_t
          "<!-- end of the probe -->")
 WHOLE = ("<!-- whole-set table: rendered from docs/results/whole/comparison.json by scripts/results_table.py; do not edit -->",
          "<!-- end of whole-set table -->")
-WHOLE_TARGETS = ("<!-- whole-set targets: rendered from docs/results/whole/comparison.json by scripts/results_table.py; "
-                 "do not edit -->", "<!-- end of whole-set targets -->")
+WHOLE_TARGETS = (("<!-- whole-set targets: rendered from docs/results/whole/comparison.json by scripts/results_table.py; "
+                  "do not edit -->"), "<!-- end of whole-set targets -->")
 # Issue 14's targets for the pretrained GPT (with or without the aux LM, the better), on the mean of
 # the recipe's seeds: (what, task or None for the six-task average, metric or None for the task's
 # main one, the bar, whether the bar itself meets it, the row the bar is relative to or None)
