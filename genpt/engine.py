@@ -262,6 +262,10 @@ class Engine:
                 if not self.train_step(stage, micro_batches, window):  # the loader ended: so did the epoch
                     state.epoch, state.batches_done = state.epoch + 1, 0
                     break
+                if self.accelerator.device.type == "cuda" and (state.step % s.logging_steps == 0 or state.step >= s.total_steps):
+                    # A step that logs waits for the GPU's queued work (the log line syncs anyway), so the
+                    # window's time holds all of its steps' work and tokens/s is not flattered.
+                    torch.cuda.synchronize(self.accelerator.device)
                 seconds = time.perf_counter() - step_started
                 window.seconds, window.epoch = window.seconds + seconds, self.current_epoch
                 state.train_seconds += seconds
