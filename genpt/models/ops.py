@@ -213,14 +213,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_weight.addmm_(grad_logits.t(), h)  # (V, C)
             else:
                 grad_weight += torch.mm(grad_logits.t(), h)
-        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype), count)
+        ctx.save_for_backward(grad_hidden, grad_weight, count)
+        ctx.weight_dtype = weight.dtype  # d W is rounded to it once, after the mean's scale
         return torch.where(count > 0, loss, torch.nan)  # NaN when nothing was scored, with no host sync
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         grad_hidden, grad_weight, count = ctx.saved_tensors
         scale = grad_output / count.clamp(min=1)  # the mean's 1/N, after fp16's loss scale has been applied
-        return grad_hidden * scale, grad_weight * scale, None, None
+        return grad_hidden * scale, (grad_weight * scale).to(ctx.weight_dtype), None, None
 
 
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
