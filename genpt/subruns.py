@@ -153,9 +153,6 @@ def ensure_finished(options: dict[str, Any], folder: Path, configs_dir: Path, sh
     env = {**os.environ, **({} if show_progress else {"TQDM_DISABLE": "1"}),
            **({} if threads is None else {"OMP_NUM_THREADS": str(threads)})}
     returncode, interrupted = run_through_interrupts(argv, env, command)
-    if returncode is None:  # stopped before it started
-        _take_back(config_file, earlier, new_folders)
-        raise KeyboardInterrupt
     # Exit 2 before the run folder exists: the run refused its input and wrote nothing, nor does
     # this call. (Exit 2 from a started run, a loss gone NaN say, keeps the file: it is how the run began.)
     if returncode == 2 and new_run and not folder.exists():
@@ -174,26 +171,23 @@ def say(line: str) -> None:
     print(line + "\n", end="", flush=True)
 
 
-def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int | None, bool]:
+def run_through_interrupts(argv: list[str], env: dict[str, str], command: str) -> tuple[int, bool]:
     """Run `argv` to its end, Ctrl-C or not: (its exit status, whether this process was
-    interrupted); (None, True) when it was interrupted before the run started, which then does
-    not start. Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves
+    interrupted). Ctrl-C in a terminal reaches the whole foreground job, the run as well: it saves
     a checkpoint and exits 130, which takes longer than the quarter second `subprocess.run`
     grants before it kills the run (and the steps since its last checkpoint with it). An
     interrupt sent to this process alone (`kill -INT`) lets the run finish; SIGTERM is passed
     on to it. Either way the caller then stops."""
-    with interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C or SIGTERM; "
-                          "run the same command again to continue)") as interrupts:
-        if interrupts:
-            return None, True
-        with subprocess.Popen(argv, env=env) as process:
-            _RUNNING.add(process)
-            if signal.SIGTERM in interrupts:  # it came while the run started
-                process.send_signal(signal.SIGTERM)
-            try:
-                return process.wait(), bool(interrupts)
-            finally:
-                _RUNNING.discard(process)
+    with (interrupts_noted(f"genpt: waiting for the {command} run to stop (it saves a checkpoint on Ctrl-C or SIGTERM; "
+                           "run the same command again to continue)") as interrupts,
+          subprocess.Popen(argv, env=env) as process):
+        _RUNNING.add(process)
+        if signal.SIGTERM in interrupts:  # it came while the run started
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(), bool(interrupts)
+        finally:
+            _RUNNING.discard(process)
 
 
 def _take_back(config_file: Path, earlier: bytes | None, new_folders: list[Path]) -> None:
