@@ -1,0 +1,193 @@
+"""Do the whole-set table's models compare the two texts of a pair? (issue 14, STS-B)
+
+    python scripts/pair_probe.py --runs runs/compare/runs --pretraining runs/mini_recipe \
+        --glue_dir ../shared/data/glue --output docs/results/whole/pair_probe.json
+
+Four measurements, written to one JSON and printed as Markdown:
+
+1. Word overlap, nothing trained: the Pearson correlation of the Jaccard overlap of the
+   two sentences' words with the STS-B dev scores; for MRPC, the overlap threshold that is
+   best on MRPC *train*, scored once on dev.
+2. Every fine-tuned STS-B run in --runs: its dev Pearson, the correlation of its
+   predictions with the word overlap, and its mean score when each dev pair is made
+   identical (A, A) or given another pair's second sentence (A, B').
+3. In-context copying of the pretraining run and its checkpoints: the language-model loss
+   on validation windows read once, and on the same windows read again straight after.
+   A model that copies from its context predicts the second reading far better.
+4. A control: the same `GPT` class, trained from scratch on random token sequences that
+   repeat, learns to copy (the loss on the repeat falls towards 0), so the architecture
+   and its masks allow it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import pearsonr
+
+from genpt.checkpoint import list_checkpoints
+from genpt.config import GPTConfig
+from genpt.data.tasks import get_task, read_split
+from genpt.models.gpt import GPT
+from genpt.pretrained import load_pretrained
+from genpt.task_run import load_task_run, predict
+
+WINDOW = 64  # tokens per validation window in the copying probe
+WINDOWS = 32
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def jaccard(a: str, b: str) -> float:
+    first, second = words(a), words(b)
+    return len(first & second) / max(1, len(first | second))
+
+
+def overlap_baselines(glue_dir: Path) -> dict:
+    """STS-B: Pearson of the overlap itself. MRPC: a threshold fitted on train, scored on dev."""
+    stsb = read_split(get_task("stsb"), "validation", data_dir=glue_dir)
+    stsb_r = pearsonr([jaccard(e.text_a, e.text_b) for e in stsb], [e.label for e in stsb])[0]
+
+    def scores(examples, threshold):
+        predicted = np.array([jaccard(e.text_a, e.text_b) >= threshold for e in examples])
+        gold = np.array([e.label == 1 for e in examples])
+        true_positives = (predicted & gold).sum()
+        f1 = 2 * true_positives / max(1, predicted.sum() + gold.sum())
+        return float((predicted == gold).mean()), float(f1)
+
+    mrpc_train = read_split(get_task("mrpc"), "train", data_dir=glue_dir)
+    mrpc_dev = read_split(get_task("mrpc"), "validation", data_dir=glue_dir)
+    thresholds = np.linspace(0, 1, 101)
+    best = max(thresholds, key=lambda t: scores(mrpc_train, t)[0])  # accuracy on train
+    accuracy, f1 = scores(mrpc_dev, best)
+    return {"stsb_dev_pearson": 100 * float(stsb_r),
+            "mrpc_threshold_from_train": float(best), "mrpc_dev_accuracy": 100 * accuracy, "mrpc_dev_f1": 100 * f1}
+
+
+def probe_stsb_run(folder: Path, glue_dir: Path) -> dict:
+    """Dev Pearson, correlation with word overlap, and scores of identical and mismatched pairs."""
+    run = load_task_run(folder)
+    dev = read_split(run.task, "validation", data_dir=glue_dir)
+    labels = np.array([e.label for e in dev])
+    overlap = np.array([jaccard(e.text_a, e.text_b) for e in dev])
+    others = [e.text_b for e in dev]
+    random.Random(0).shuffle(others)
+
+    def scores(examples):
+        return predict(run.model, run.encode(examples), run.collator())[0]
+
+    paired = scores(dev)
+    identical = scores([type(e)(index=e.index, text_a=e.text_a, text_b=e.text_a, label=e.label) for e in dev])
+    mismatched = scores([type(e)(index=e.index, text_a=e.text_a, text_b=b, label=e.label) for e, b in zip(dev, others)])
+    return {"run": folder.name, "dev_pearson": 100 * float(pearsonr(paired, labels)[0]),
+            "pearson_with_overlap": 100 * float(pearsonr(paired, overlap)[0]),
+            "mean_score": float(paired.mean()), "mean_score_identical": float(identical.mean()),
+            "mean_score_mismatched": float(mismatched.mean()),
+            "label_mean": float(labels.mean())}
+
+
+def validation_windows(run: Path) -> torch.Tensor:
+    meta = json.loads((run / "data" / "meta.json").read_text())
+    tokens = np.memmap(run / "data" / meta["validation"]["file"], dtype=np.dtype(meta["dtype"]), mode="r")
+    starts = np.linspace(0, len(tokens) - WINDOW, WINDOWS).astype(np.int64)
+    return torch.tensor(np.stack([tokens[s : s + WINDOW] for s in starts]).astype(np.int64), device="cpu")  # (N, W)
+
+
+@torch.no_grad()
+def once_and_again(model: GPT, windows: torch.Tensor) -> tuple[float, float]:
+    """Mean loss on each window's tokens read the first time, and read again right after."""
+    model.eval()
+    twice = torch.cat([windows, windows], dim=1)  # (N, 2W)
+    logits = model(twice).logits.float()
+    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), twice[:, 1:].flatten(), reduction="none").view(len(twice), -1)
+    W = windows.shape[1]
+    return float(losses[:, : W - 1].mean()), float(losses[:, W:].mean())  # both predict W - 1 tokens of the text
+
+
+def copying_over_pretraining(run: Path) -> list[dict]:
+    windows = validation_windows(run)
+    rows = []
+    for folder in [*list_checkpoints(run / "checkpoints"), run]:
+        pretrained = load_pretrained(str(folder))
+        step = (pretrained.pretraining or {}).get("step")
+        if rows and step == rows[-1]["step"]:  # the run's weights are its last checkpoint's
+            continue
+        once, again = once_and_again(pretrained.model, windows)
+        rows.append({"checkpoint": folder.name if folder != run else "final", "step": step,
+                     "loss_once": once, "loss_again": again})
+        print(f"  {rows[-1]['checkpoint']}: once {once:.3f}, again {again:.3f}", file=sys.stderr)
+    return rows
+
+
+def copying_control(steps: int = 500, seed: int = 0) -> dict:
+    """genpt's post-LN GPT, 2 layers, learning to copy random sequences from scratch."""
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=64, n_positions=32, n_layer=2, n_head=2, n_embd=64,
+                       embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0)
+    model = GPT(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    generator = torch.Generator(device="cpu").manual_seed(seed + 1)
+    for _ in range(steps):
+        half = torch.randint(0, 64, (32, 16), generator=generator, device="cpu")
+        sequence = torch.cat([half, half], dim=1)  # (32, 32)
+        loss = model(sequence, labels=sequence).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    held_out = torch.randint(0, 64, (64, 16), generator=generator, device="cpu")
+    once, again = once_and_again(model, held_out)
+    return {"steps": steps, "loss_once": once, "loss_again": again, "chance": math.log(64)}
+
+
+def markdown(result: dict) -> str:
+    overlap = result["overlap"]
+    lines = [(f"- Word overlap, nothing trained: STS-B dev Pearson {overlap['stsb_dev_pearson']:.1f}; "
+             f"MRPC dev accuracy {overlap['mrpc_dev_accuracy']:.1f}, F1 {overlap['mrpc_dev_f1']:.1f} "
+             f"(threshold {overlap['mrpc_threshold_from_train']:.2f}, chosen on train)."), "",
+             "| STS-B run | dev Pearson | Pearson with word overlap | mean score | identical pairs (A, A) | mismatched pairs (A, B') |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in result["stsb_runs"]:
+        lines.append(f"| {row['run']} | {row['dev_pearson']:.1f} | {row['pearson_with_overlap']:.1f} | {row['mean_score']:.2f} | "
+                     f"{row['mean_score_identical']:.2f} | {row['mean_score_mismatched']:.2f} |")
+    lines += ["", "| pretraining checkpoint | step | loss, window read once | loss, read again |", "|---|---:|---:|---:|"]
+    for row in result["copying"]:
+        lines.append(f"| {row['checkpoint']} | {row['step']} | {row['loss_once']:.3f} | {row['loss_again']:.3f} |")
+    control = result["control"]
+    lines += ["", (f"- Control, random sequences, {control['steps']} steps from scratch: loss {control['loss_once']:.2f} "
+              f"read once (chance {control['chance']:.2f}), {control['loss_again']:.2f} read again.")]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, required=True, help="folder of the comparison's cells (stsb-* are probed)")
+    parser.add_argument("--pretraining", type=Path, required=True, help="the pretraining run the pretrained rows started from")
+    parser.add_argument("--glue_dir", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="the JSON to write")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    stsb_runs = sorted(p for p in args.runs.glob("stsb-*") if (p / "eval_results.json").is_file())
+    result = {"overlap": overlap_baselines(args.glue_dir),
+              "stsb_runs": [probe_stsb_run(run, args.glue_dir) for run in stsb_runs],
+              "copying": copying_over_pretraining(args.pretraining),
+              "control": copying_control(),
+              "window_tokens": WINDOW, "windows": WINDOWS}
+    temporary = args.output.with_name(args.output.name + ".tmp")
+    temporary.write_text(json.dumps(result, indent=2) + "\n")
+    temporary.replace(args.output)
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
