@@ -1,4 +1,4 @@
-"""Do the whole-set table's models compare the two texts of a pair? (issue 14, STS-B)
+"""Do the whole-set table's models compare the two texts of a pair? (issue 14: STS-B, MRPC, RTE)
 
     python scripts/pair_probe.py --runs runs/compare/runs --pretraining runs/mini_recipe \
         --glue_dir ../shared/data/glue --output docs/results/whole/pair_probe.json
@@ -8,9 +8,10 @@ Four measurements, written to one JSON and printed as Markdown:
 1. Word overlap, nothing trained: the Pearson correlation of the Jaccard overlap of the
    two sentences' words with the STS-B dev scores; for MRPC, the overlap threshold that is
    best on MRPC *train*, scored once on dev.
-2. Every fine-tuned STS-B run in --runs: its dev Pearson, the correlation of its
-   predictions with the word overlap, and its mean score when each dev pair is made
-   identical (A, A) or given another pair's second sentence (A, B').
+2. Every fine-tuned STS-B, MRPC and RTE run in --runs: its dev metric, the correlation of
+   its score (STS-B's similarity; the probability of "equivalent" or "entailment") with
+   the word overlap, and its mean score on the dev pairs, on each pair made identical
+   (A, A), and on A beside another pair's second text (A, B').
 3. In-context copying of the pretraining run and its checkpoints: the language-model loss
    on validation windows read once, and on the same windows read again straight after.
    A model that copies from its context predicts the second reading far better.
@@ -22,6 +23,7 @@ Four measurements, written to one JSON and printed as Markdown:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -75,26 +77,37 @@ def overlap_baselines(glue_dir: Path) -> dict:
             "mrpc_threshold_from_train": float(best), "mrpc_dev_accuracy": 100 * accuracy, "mrpc_dev_f1": 100 * f1}
 
 
-def probe_stsb_run(folder: Path, glue_dir: Path) -> dict:
-    """Dev Pearson, correlation with word overlap, and scores of identical and mismatched pairs."""
+# What a pair task's score is: STS-B's predicted similarity (0-5), or the probability of
+# the class that says "the two texts agree".
+AGREEING_CLASS = {"mrpc": "equivalent", "rte": "entailment"}
+
+
+def probe_pair_run(folder: Path, glue_dir: Path) -> dict:
+    """The run's dev metric, its scores' correlation with word overlap, and its mean score
+    on the real dev pairs, on each pair made identical (A, A), and on A beside another
+    pair's second text (A, B')."""
     run = load_task_run(folder)
     dev = read_split(run.task, "validation", data_dir=glue_dir)
-    labels = np.array([e.label for e in dev])
     overlap = np.array([jaccard(e.text_a, e.text_b) for e in dev])
     others = [e.text_b for e in dev]
     random.Random(0).shuffle(others)
 
     def scores(examples):
-        return predict(run.model, run.encode(examples), run.collator())[0]
+        predictions, logits = predict(run.model, run.encode(examples), run.collator())
+        if run.task.is_regression:
+            return predictions
+        agreeing = run.task.label_names.index(AGREEING_CLASS[run.task.name])
+        return logits.softmax(dim=-1)[:, agreeing].numpy()
 
     paired = scores(dev)
-    identical = scores([type(e)(index=e.index, text_a=e.text_a, text_b=e.text_a, label=e.label) for e in dev])
-    mismatched = scores([type(e)(index=e.index, text_a=e.text_a, text_b=b, label=e.label) for e, b in zip(dev, others)])
-    return {"run": folder.name, "dev_pearson": 100 * float(pearsonr(paired, labels)[0]),
+    identical = scores([dataclasses.replace(e, text_b=e.text_a) for e in dev])
+    mismatched = scores([dataclasses.replace(e, text_b=b) for e, b in zip(dev, others)])
+    metric = run.task.main_metric
+    reported = json.loads((folder / "eval_results.json").read_text())[metric]
+    return {"run": folder.name, "task": run.task.name, "metric": metric, "dev_score": 100 * float(reported),
             "pearson_with_overlap": 100 * float(pearsonr(paired, overlap)[0]),
             "mean_score": float(paired.mean()), "mean_score_identical": float(identical.mean()),
-            "mean_score_mismatched": float(mismatched.mean()),
-            "label_mean": float(labels.mean())}
+            "mean_score_mismatched": float(mismatched.mean())}
 
 
 def validation_windows(run: Path) -> torch.Tensor:
@@ -155,11 +168,11 @@ def markdown(result: dict) -> str:
     lines = [(f"- Word overlap, nothing trained: STS-B dev Pearson {overlap['stsb_dev_pearson']:.1f}; "
              f"MRPC dev accuracy {overlap['mrpc_dev_accuracy']:.1f}, F1 {overlap['mrpc_dev_f1']:.1f} "
              f"(threshold {overlap['mrpc_threshold_from_train']:.2f}, chosen on train)."), "",
-             "| STS-B run | dev Pearson | Pearson with word overlap | mean score | identical pairs (A, A) | mismatched pairs (A, B') |",
+             "| run | dev metric | correlation of its score with word overlap | mean score, dev pairs | identical pairs (A, A) | mismatched pairs (A, B') |",
              "|---|---:|---:|---:|---:|---:|"]
-    for row in result["stsb_runs"]:
-        lines.append(f"| {row['run']} | {row['dev_pearson']:.1f} | {row['pearson_with_overlap']:.1f} | {row['mean_score']:.2f} | "
-                     f"{row['mean_score_identical']:.2f} | {row['mean_score_mismatched']:.2f} |")
+    for row in result["pair_runs"]:
+        lines.append(f"| {row['run']} | {row['metric']} {row['dev_score']:.1f} | {row['pearson_with_overlap']:.1f} | "
+                     f"{row['mean_score']:.2f} | {row['mean_score_identical']:.2f} | {row['mean_score_mismatched']:.2f} |")
     lines += ["", "| pretraining checkpoint | step | loss, window read once | loss, read again |", "|---|---:|---:|---:|"]
     for row in result["copying"]:
         lines.append(f"| {row['checkpoint']} | {row['step']} | {row['loss_once']:.3f} | {row['loss_again']:.3f} |")
@@ -171,15 +184,17 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, required=True, help="folder of the comparison's cells (stsb-* are probed)")
+    parser.add_argument("--runs", type=Path, required=True,
+                        help="folder of the comparison's cells (those of STS-B, MRPC and RTE are probed)")
     parser.add_argument("--pretraining", type=Path, required=True, help="the pretraining run the pretrained rows started from")
     parser.add_argument("--glue_dir", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True, help="the JSON to write")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    stsb_runs = sorted(p for p in args.runs.glob("stsb-*") if (p / "eval_results.json").is_file())
+    pair_runs = sorted(p for task in ("stsb", "mrpc", "rte") for p in args.runs.glob(f"{task}-*")
+                       if (p / "eval_results.json").is_file())
     result = {"overlap": overlap_baselines(args.glue_dir),
-              "stsb_runs": [probe_stsb_run(run, args.glue_dir) for run in stsb_runs],
+              "pair_runs": [probe_pair_run(run, args.glue_dir) for run in pair_runs],
               "copying": copying_over_pretraining(args.pretraining),
               "control": copying_control(),
               "window_tokens": WINDOW, "windows": WINDOWS}
