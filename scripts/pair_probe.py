@@ -13,8 +13,9 @@ Four measurements, written to one JSON and printed as Markdown:
    the word overlap, and its mean score on the dev pairs, on each pair made identical
    (A, A), and on A beside another pair's second text (A, B').
 3. In-context copying of the pretraining run and its checkpoints: the language-model loss
-   on validation windows read once, and on the same windows read again straight after.
-   A model that copies from its context predicts the second reading far better.
+   on 64-token validation windows read after the 64 tokens before them (once), and read
+   after themselves (again). A model that copies from its context predicts the second
+   reading far better.
 4. A control: the same `GPT` class, trained from scratch on random token sequences that
    repeat, learns to copy (the loss on the repeat falls towards 0), so the architecture
    and its masks allow it.
@@ -26,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import math
-import random
 import re
 import sys
 from pathlib import Path
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import pearsonr
 
+from genpt.atomic import write_json_atomically
 from genpt.checkpoint import list_checkpoints
 from genpt.config import GPTConfig
 from genpt.data.tasks import get_task, read_split
@@ -89,8 +90,7 @@ def probe_pair_run(folder: Path, glue_dir: Path) -> dict:
     run = load_task_run(folder)
     dev = read_split(run.task, "validation", data_dir=glue_dir)
     overlap = np.array([jaccard(e.text_a, e.text_b) for e in dev])
-    others = [e.text_b for e in dev]
-    random.Random(0).shuffle(others)
+    others = [e.text_b for e in dev[1:] + dev[:1]]  # each A beside the next pair's B: never its own
 
     def scores(examples):
         predictions, logits = predict(run.model, run.encode(examples), run.collator())
@@ -111,21 +111,31 @@ def probe_pair_run(folder: Path, glue_dir: Path) -> dict:
 
 
 def validation_windows(run: Path) -> torch.Tensor:
+    """WINDOWS stretches of 2 x WINDOW tokens, spread over the run's validation tokens."""
     meta = json.loads((run / "data" / "meta.json").read_text())
     tokens = np.memmap(run / "data" / meta["validation"]["file"], dtype=np.dtype(meta["dtype"]), mode="r")
-    starts = np.linspace(0, len(tokens) - WINDOW, WINDOWS).astype(np.int64)
-    return torch.tensor(np.stack([tokens[s : s + WINDOW] for s in starts]).astype(np.int64), device="cpu")  # (N, W)
+    starts = np.linspace(0, len(tokens) - 2 * WINDOW, WINDOWS).astype(np.int64)
+    return torch.tensor(np.stack([tokens[s : s + 2 * WINDOW] for s in starts]).astype(np.int64), device="cpu")  # (N, 2W)
 
 
 @torch.no_grad()
-def once_and_again(model: GPT, windows: torch.Tensor) -> tuple[float, float]:
-    """Mean loss on each window's tokens read the first time, and read again right after."""
+def once_and_again(model: GPT, stretches: torch.Tensor) -> tuple[float, float]:
+    """Mean loss on the second half of each stretch read after the first half (once), and
+    read after itself (again): the same tokens at the same positions with as much context,
+    which differs only in holding the text being predicted.
+
+    The first token of the half is not scored: after itself it follows the half's end,
+    which no copying predicts.
+    """
     model.eval()
-    twice = torch.cat([windows, windows], dim=1)  # (N, 2W)
-    logits = model(twice).logits.float()
-    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), twice[:, 1:].flatten(), reduction="none").view(len(twice), -1)
-    W = windows.shape[1]
-    return float(losses[:, : W - 1].mean()), float(losses[:, W:].mean())  # both predict W - 1 tokens of the text
+    W = stretches.shape[1] // 2
+    text = stretches[:, W:]  # (N, W)
+    losses = []
+    for context in (stretches[:, :W], text):
+        sequence = torch.cat([context, text], dim=1)  # (N, 2W)
+        logits = model(sequence).logits[:, W:-1].float()  # (N, W-1): predictions of text[1:]
+        losses.append(float(F.cross_entropy(logits.flatten(0, 1), text[:, 1:].flatten())))
+    return losses[0], losses[1]
 
 
 def copying_over_pretraining(run: Path) -> list[dict]:
@@ -134,7 +144,7 @@ def copying_over_pretraining(run: Path) -> list[dict]:
     for folder in [*list_checkpoints(run / "checkpoints"), run]:
         pretrained = load_pretrained(str(folder))
         step = (pretrained.pretraining or {}).get("step")
-        if rows and step == rows[-1]["step"]:  # the run's weights are its last checkpoint's
+        if rows and step is not None and step == rows[-1]["step"]:  # the run's weights are its last checkpoint's
             continue
         once, again = once_and_again(pretrained.model, windows)
         rows.append({"checkpoint": folder.name if folder != run else "final", "step": step,
@@ -158,9 +168,13 @@ def copying_control(steps: int = 500, seed: int = 0) -> dict:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    held_out = torch.randint(0, 64, (64, 16), generator=generator, device="cpu")
+    held_out = torch.randint(0, 64, (64, 32), generator=generator, device="cpu")
     once, again = once_and_again(model, held_out)
     return {"steps": steps, "loss_once": once, "loss_again": again, "chance": math.log(64)}
+
+
+def number(value: float | None, digits: int) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(result: dict) -> str:
@@ -171,14 +185,14 @@ def markdown(result: dict) -> str:
              "| run | dev metric | correlation of its score with word overlap | mean score, dev pairs | identical pairs (A, A) | mismatched pairs (A, B') |",
              "|---|---:|---:|---:|---:|---:|"]
     for row in result["pair_runs"]:
-        lines.append(f"| {row['run']} | {row['metric']} {row['dev_score']:.1f} | {row['pearson_with_overlap']:.1f} | "
+        lines.append(f"| {row['run']} | {row['metric']} {row['dev_score']:.1f} | {number(row['pearson_with_overlap'], 1)} | "
                      f"{row['mean_score']:.2f} | {row['mean_score_identical']:.2f} | {row['mean_score_mismatched']:.2f} |")
-    lines += ["", "| pretraining checkpoint | step | loss, window read once | loss, read again |", "|---|---:|---:|---:|"]
+    lines += ["", "| pretraining checkpoint | step | loss on a window, after the text before it | after itself |", "|---|---:|---:|---:|"]
     for row in result["copying"]:
         lines.append(f"| {row['checkpoint']} | {row['step']} | {row['loss_once']:.3f} | {row['loss_again']:.3f} |")
     control = result["control"]
     lines += ["", (f"- Control, random sequences, {control['steps']} steps from scratch: loss {control['loss_once']:.2f} "
-              f"read once (chance {control['chance']:.2f}), {control['loss_again']:.2f} read again.")]
+              f"after other random tokens (chance {control['chance']:.2f}), {control['loss_again']:.2f} after itself.")]
     return "\n".join(lines)
 
 
@@ -198,10 +212,8 @@ def main(argv: list[str] | None = None) -> None:
               "copying": copying_over_pretraining(args.pretraining),
               "control": copying_control(),
               "window_tokens": WINDOW, "windows": WINDOWS}
-    temporary = args.output.with_name(args.output.name + ".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(args.output)
-    print(markdown(result))
+    write_json_atomically(args.output, result)  # an undefined correlation (constant scores) becomes null
+    print(markdown(json.loads(args.output.read_text())))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""scripts/pair_probe.py: the measurements behind the whole-set table's reading of STS-B."""
+"""scripts/pair_probe.py: the measurements behind the whole-set table's reading of the pair tasks."""
 
 import runpy
 from pathlib import Path
@@ -24,9 +24,13 @@ def test_word_overlap_is_a_strong_baseline_on_the_real_dev_sets():
 
 def test_the_copying_probe_tells_a_model_that_copies_from_one_that_does_not():
     untrained = probe["GPT"](probe["GPTConfig"](vocab_size=64, n_positions=32, n_layer=2, n_head=2, n_embd=64))
-    windows = torch.randint(0, 64, (16, 16), generator=torch.Generator().manual_seed(0), device="cpu")
-    once, again = probe["once_and_again"](untrained, windows)
-    assert again == pytest.approx(once, abs=0.3)  # nothing learnt: the repeat is as hard as the first reading
-    trained = probe["copying_control"](steps=300)
-    assert trained["loss_once"] == pytest.approx(trained["chance"], abs=0.3)  # random tokens cannot be predicted...
-    assert trained["loss_again"] < 1.0  # ...until they repeat: the model copies from its context
+    stretches = torch.randint(0, 64, (16, 32), generator=torch.Generator(device="cpu").manual_seed(0), device="cpu")
+    once, again = probe["once_and_again"](untrained, stretches)
+    assert again == pytest.approx(once, abs=0.1)  # nothing learnt: the text's own copy does not help
+    trained = probe["copying_control"](steps=400)
+    # Random tokens cannot be predicted from other random tokens (below chance would mean
+    # the model saw the tokens it predicts)...
+    assert trained["loss_once"] > trained["chance"] - 0.3
+    # ...but after themselves they can: the model copies. Scoring the half's first token too
+    # (which follows the half's end, not its copy) would add about chance / 16 = 0.26.
+    assert trained["loss_again"] < 0.2  # 0.08 measured
