@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, f1_score
 
 from genpt.atomic import write_json_atomically
 from genpt.checkpoint import list_checkpoints
@@ -63,11 +64,9 @@ def overlap_baselines(glue_dir: Path) -> dict:
     stsb_r = pearsonr([jaccard(e.text_a, e.text_b) for e in stsb], [e.label for e in stsb])[0]
 
     def scores(examples, threshold):
-        predicted = np.array([jaccard(e.text_a, e.text_b) >= threshold for e in examples])
-        gold = np.array([e.label == 1 for e in examples])
-        true_positives = (predicted & gold).sum()
-        f1 = 2 * true_positives / max(1, predicted.sum() + gold.sum())
-        return float((predicted == gold).mean()), float(f1)
+        predicted = [jaccard(e.text_a, e.text_b) >= threshold for e in examples]
+        gold = [e.label == 1 for e in examples]
+        return float(accuracy_score(gold, predicted)), float(f1_score(gold, predicted, zero_division=0.0))
 
     mrpc_train = read_split(get_task("mrpc"), "train", data_dir=glue_dir)
     mrpc_dev = read_split(get_task("mrpc"), "validation", data_dir=glue_dir)
