@@ -1,7 +1,7 @@
 """Do the whole-set table's models compare the two texts of a pair? (issue 14: STS-B, MRPC, RTE)
 
     python scripts/pair_probe.py --runs runs/compare/runs --pretraining runs/mini_recipe \
-        --glue_dir ../shared/data/glue --output docs/results/whole/pair_probe.json
+        --glue_dir ../shared/data/glue --output docs/results/pair_probe.json
 
 Four measurements, written to one JSON and printed as Markdown:
 

@@ -1,14 +1,15 @@
 """Draw docs/results.md's Table 5, its pretraining sweep and their charts from the JSON that
 `genpt compare` wrote.
 
-The comparison's numbers live in one place, docs/results/comparison.json (and, for the sweep,
+The headline's numbers live in one place, docs/results/comparison.json: the recipe's comparison
+(`recipes/compare.yaml`, whole training sets). The earlier tables' live in
+docs/results/thousand/comparison.json (the same five systems fine-tuned on 1,000 examples per
+task), and, for the sweep,
 docs/results/sweep/*.json: the pretrained GPT row fine-tuned from checkpoints of different
 lengths, beside one row from scratch, all on one fine-tuning budget; for the draw, one
 pretraining run fine-tuned on two budgets, DRAW_FILES; for the size, one run on a random 1,000
 examples and on whole training sets, SIZE_FILES; for the probe, docs/results/probe/*.json
-from scripts/feature_probe.py; for the whole-set table, docs/results/whole/comparison.json, the
-recipe's comparison on whole training sets, tabulated by `genpt compare --runs` from its finished
-cells while the rest run); the tables in the docs are rendered from
+from scripts/feature_probe.py); the tables in the docs are rendered from
 them (each between two marker lines) and never typed by hand:
 
     python scripts/results_table.py                # rewrite the tables and the five charts
@@ -16,7 +17,8 @@ them (each between two marker lines) and never typed by hand:
 
 When a comparison reruns only some rows (the pretrained ones, after a longer pretraining run),
 `--combine NEW.json OLD.json` writes --comparison from every row of NEW and the rows of OLD
-that NEW lacks, in the table's row order; both must cover the same tasks.
+that NEW lacks, in the table's row order (the 1,000-example table was made so); both must cover
+the same tasks.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from genpt.config import read_yaml_mapping
 from genpt.data.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ("<!-- comparison table: rendered from docs/results/comparison.json by scripts/results_table.py; do not edit -->",
+TABLE = ("<!-- comparison table: rendered from docs/results/thousand/comparison.json by scripts/results_table.py; do not edit -->",
          "<!-- end of comparison table -->")
 SWEEP = ("<!-- pretraining sweep: rendered from docs/results/sweep/ by "
          "scripts/results_table.py; do not edit -->", "<!-- end of pretraining sweep -->")
@@ -51,9 +53,9 @@ SIZE = ("<!-- the training-set size: rendered from the --size comparisons by scr
 SIZE_FILES = (ROOT / "docs" / "results" / "size" / "mini2k_random1000.json", ROOT / "docs" / "results" / "size" / "mini2k_all.json")
 PROBE = ("<!-- the probe: rendered from docs/results/probe/ by scripts/results_table.py; do not edit -->",
          "<!-- end of the probe -->")
-WHOLE = ("<!-- whole-set table: rendered from docs/results/whole/comparison.json by scripts/results_table.py; do not edit -->",
+WHOLE = ("<!-- whole-set table: rendered from docs/results/comparison.json by scripts/results_table.py; do not edit -->",
          "<!-- end of whole-set table -->")
-WHOLE_TARGETS = (("<!-- whole-set targets: rendered from docs/results/whole/comparison.json by scripts/results_table.py; "
+WHOLE_TARGETS = (("<!-- whole-set targets: rendered from docs/results/comparison.json by scripts/results_table.py; "
                   "do not edit -->"), "<!-- end of whole-set targets -->")
 # Issue 14's targets for the pretrained GPT (with or without the aux LM, the better), on the mean of
 # the recipe's seeds: (what, task or None for the six-task average, metric or None for the task's
@@ -317,7 +319,8 @@ def combine(new: dict, old: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--comparison", type=Path, default=ROOT / "docs" / "results" / "comparison.json")
+    parser.add_argument("--comparison", type=Path, default=ROOT / "docs" / "results" / "thousand" / "comparison.json",
+                        help="the comparison on 1,000 examples per task (the earlier tables)")
     parser.add_argument("--sweep", type=Path, default=ROOT / "docs" / "results" / "sweep",
                         help="folder of the sweep's comparison JSON files")
     parser.add_argument("--draw", nargs="+", type=Path, default=list(DRAW_FILES), metavar="JSON",
@@ -326,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comparisons of one pretraining run on training sets of different sizes (the size's table and chart)")
     parser.add_argument("--probe", type=Path, default=ROOT / "docs" / "results" / "probe",
                         help="folder of scripts/feature_probe.py's JSON files, one per task")
-    parser.add_argument("--whole", type=Path, default=ROOT / "docs" / "results" / "whole" / "comparison.json",
-                        help="the recipe's comparison on whole training sets (its finished cells)")
+    parser.add_argument("--whole", type=Path, default=ROOT / "docs" / "results" / "comparison.json",
+                        help="the recipe's comparison on whole training sets: the headline")
     parser.add_argument("--whole_recipe", type=Path, default=ROOT / "recipes" / "compare.yaml",
                         help="the whole-set comparison's recipe: its seeds are what a target is judged on")
     parser.add_argument("--document", type=Path, default=ROOT / "docs" / "results.md")
@@ -358,13 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         before, _, after = split_at(text, (begin, end), args.document)
         text = f"{before}{begin}\n{table}\n{end}{after}"
     write_file_atomically(args.document, lambda p: p.write_text(text))
-    plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare: dev scores by system")
+    plot_comparison(rows, tasks, args.comparison.with_suffix(".png"), "genpt compare, 1,000 examples per task: dev scores by system")
     plot_comparison(whole_rows, whole_tasks, args.whole.with_suffix(".png"), "genpt compare, whole training sets: dev scores")
-    plot_sweep(*sweep, args.comparison.parent / "pretraining_sweep.png")
-    plot_draw(*draw, args.comparison.parent / "draw.png")
-    plot_draw(*size, args.comparison.parent / "size.png", "What pretraining buys, by training-set size (dots: seeds)")
+    charts_dir = args.whole.parent  # docs/results: the sweep's, the draw's and the size's charts
+    plot_sweep(*sweep, charts_dir / "pretraining_sweep.png")
+    plot_draw(*draw, charts_dir / "draw.png")
+    plot_draw(*size, charts_dir / "size.png", "What pretraining buys, by training-set size (dots: seeds)")
     charts = [args.comparison.with_suffix(".png"), args.whole.with_suffix(".png"),
-              *(args.comparison.parent / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
+              *(charts_dir / f"{name}.png" for name in ("pretraining_sweep", "draw", "size"))]
     print(f"written: {args.document} ({len(tables)} tables), {', '.join(map(str, charts))}")
     return 0
 
