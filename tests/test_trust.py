@@ -356,3 +356,27 @@ def test_a_folder_holding_only_what_a_killed_run_left_is_started_afresh(tmp_path
     (busy / f".data.{os.getpid()}.0a1b2c3d.tmp").mkdir(parents=True)  # a writer still running
     assert main([*command[:-1], str(busy)]) == 2
     assert "not a genpt run" in capsys.readouterr().err
+
+
+def test_a_non_finite_metric_is_null_in_metrics_jsonl_and_the_log_resumes(tmp_path):
+    """fp16 training logs an infinite gradient norm on the steps its loss scaler skips; Python's
+    json would write `Infinity`, which strict JSON readers (jq, JavaScript) refuse."""
+    from genpt.engine import MetricsLog, read_jsonl
+    from genpt.plots import plot_loss_curves
+
+    log = MetricsLog(tmp_path, active=True, resume_step=None, tag="train")
+    log.write({"step": 1, "loss": 5.0, "grad_norm": float("inf")})
+    log.write({"step": 2, "loss": float("nan"), "val_loss": 4.5})
+    log.close()
+
+    def strict(constant):
+        raise ValueError(f"not standard JSON: {constant}")
+
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line, parse_constant=strict) for line in lines] == [
+        {"step": 1, "loss": 5.0, "grad_norm": None}, {"step": 2, "loss": None, "val_loss": 4.5}]
+    resumed = MetricsLog(tmp_path, active=True, resume_step=1, tag="train")  # keeps the lines up to its step
+    resumed.close()
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [{"step": 1, "loss": 5.0, "grad_norm": None}]
+    assert plot_loss_curves(read_jsonl(tmp_path / "metrics.jsonl") + [{"step": 2, "val_loss": None}],
+                            tmp_path / "curve.png").stat().st_size > 0
