@@ -109,6 +109,10 @@ def unfinished_reason(run_dir: Path, values: dict[str, Any]) -> str | None:
             return None
         if state.get("stop_reason") == "interrupted":
             return f"the pretraining run was interrupted at step {state.get('step')}"
+        planned = (state.get("config") or {}).get("max_steps")  # a checkpoint's state holds its run's config
+        if "stop_reason" not in state and isinstance(planned, int) and state.get("step", planned) < planned:
+            return (f"a checkpoint at step {state['step']:,} of the run's {planned:,} (the run's own folder holds "
+                    "its final weights)")
     return None
 
 

@@ -125,6 +125,18 @@ def test_unfinished_run_is_refused_or_exported_with_a_warning(tmp_path, sst2_run
     assert "**Unfinished:**" in (tmp_path / "hub" / "README.md").read_text()
 
 
+def test_a_checkpoint_mid_run_exports_only_as_unfinished(tmp_path, pretrained_run, capsys):
+    """A pretraining checkpoint folder looks like a run (config.yaml, model.safetensors), but its
+    weights are of a step before the run's last: exported, its model card must say so."""
+    checkpoint = pretrained_run / "checkpoints" / "step-00000004"  # of the run's 8 steps
+    assert main(["export", "--run", str(checkpoint), "--output_dir", str(tmp_path / "hub")]) == 2
+    assert "a checkpoint at step 4 of the run's 8" in capsys.readouterr().err and not (tmp_path / "hub").exists()
+    assert main(["export", "--run", str(checkpoint), "--output_dir", str(tmp_path / "hub"), "--allow_unfinished"]) == 0
+    assert "a checkpoint at step 4 of the run's 8" in (tmp_path / "hub" / "README.md").read_text()
+    assert main(["export", "--run", str(pretrained_run / "checkpoints" / "step-00000008"),
+                 "--output_dir", str(tmp_path / "last")]) == 0  # the last step's checkpoint is the run's weights
+
+
 def test_export_errors_name_exports_own_options(tmp_path, capsys):
     broken = tmp_path / "run"
     broken.mkdir()
