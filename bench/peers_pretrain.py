@@ -135,7 +135,7 @@ def time_to(target: float, evals: list[tuple[int, float, float]]) -> float | Non
     """Training seconds at which the validation loss first reached `target` (linear between evaluations)."""
     previous = None
     for step, loss, seconds in evals:
-        if seconds is None:
+        if seconds is None or loss is None:  # a loss that was not finite is null in metrics.jsonl
             continue
         if loss <= target:
             if previous is None:

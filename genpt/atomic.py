@@ -117,6 +117,12 @@ def write_json_atomically(path: str | Path, values: Any) -> Path:
     return write_file_atomically(path, lambda p: p.write_text(text))
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON Lines record, standard JSON like write_json_atomically's: a non-finite number (a
+    gradient norm that overflowed in fp16, say) is null, never `Infinity` or `NaN`."""
+    return json.dumps(_finite_or_none(record), allow_nan=False) + "\n"
+
+
 def _finite_or_none(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None

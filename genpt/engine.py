@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Sampler
 
 from genpt import checkpoint as ckpt
-from genpt.atomic import is_stale_staging, remove_stale_staging, write_file_atomically
+from genpt.atomic import is_stale_staging, json_line, remove_stale_staging, write_file_atomically
 from genpt.errors import GenptError
 from genpt.training import agreed, is_fsdp, load_sharded_optimizer_state, save_training_checkpoint
 
@@ -85,7 +85,7 @@ class MetricsLog:
             return
         if resume_step is not None:
             self.records = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
-        write_file_atomically(self.path, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in self.records)))
+        write_file_atomically(self.path, lambda p: p.write_text("".join(map(json_line, self.records))))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -98,7 +98,7 @@ class MetricsLog:
             return
         self.records.append(record)
         with self.path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
+            file.write(json_line(record))
         if self._tensorboard is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):

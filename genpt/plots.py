@@ -19,8 +19,8 @@ def plot_loss_curves(records: list[dict[str, Any]], path: str | Path, title: str
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+    train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+    val = [(r["step"], r["val_loss"]) for r in records if r.get("val_loss") is not None]
     figure, (loss_axes, ppl_axes) = plt.subplots(1, 2, figsize=(11, 4))
     if train:
         loss_axes.plot(*zip(*train), label="train", linewidth=1, alpha=0.8)
@@ -52,9 +52,9 @@ def plot_finetune_curves(records: list[dict[str, Any]], path: str | Path, metric
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    task = [(r["step"], r["task_loss"]) for r in records if "task_loss" in r]
-    dev = [(r["step"], r[f"eval_{metric}"]) for r in records if f"eval_{metric}" in r]
+    train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+    task = [(r["step"], r["task_loss"]) for r in records if r.get("task_loss") is not None]
+    dev = [(r["step"], r[f"eval_{metric}"]) for r in records if r.get(f"eval_{metric}") is not None]
     figure, (loss_axes, metric_axes) = plt.subplots(1, 2, figsize=(11, 4))
     if train:
         loss_axes.plot(*zip(*train), label="total (task + aux LM)", linewidth=1)

@@ -11,6 +11,7 @@ epoch's dev score, so the bias of that choice can be measured without training a
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -25,7 +26,8 @@ def last_epoch_score(folder: Path, metric: str) -> float:
     evaluations = [record for record in read_jsonl(folder / "metrics.jsonl") if f"eval_{metric}" in record]
     if not evaluations:
         raise SystemExit(f"{folder / 'metrics.jsonl'}: no evaluation of {metric}; is the run finished?")
-    return max(evaluations, key=lambda e: e["step"])[f"eval_{metric}"]
+    score = max(evaluations, key=lambda e: e["step"])[f"eval_{metric}"]
+    return math.nan if score is None else score  # null: undefined (Pearson's r of constant predictions)
 
 
 def main(argv: list[str] | None = None) -> int:

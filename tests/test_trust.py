@@ -125,6 +125,26 @@ def test_unfinished_run_is_refused_or_exported_with_a_warning(tmp_path, sst2_run
     assert "**Unfinished:**" in (tmp_path / "hub" / "README.md").read_text()
 
 
+def test_a_checkpoint_mid_run_exports_only_as_unfinished(tmp_path, pretrained_run, capsys):
+    """A pretraining checkpoint folder looks like a run (config.yaml, model.safetensors), but its
+    weights are of a step before the run's last: exported, its model card must say so."""
+    checkpoint = pretrained_run / "checkpoints" / "step-00000004"  # of the run's 8 steps
+    assert main(["export", "--run", str(checkpoint), "--output_dir", str(tmp_path / "hub")]) == 2
+    error = capsys.readouterr().err
+    assert "a checkpoint from mid-run at step 4 of the run's 8" in error and "once the run has finished" in error
+    assert not (tmp_path / "hub").exists()
+    assert main(["export", "--run", str(checkpoint), "--output_dir", str(tmp_path / "hub"), "--allow_unfinished"]) == 0
+    assert "a checkpoint from mid-run at step 4 of the run's 8" in (tmp_path / "hub" / "README.md").read_text()
+    assert main(["export", "--run", str(pretrained_run / "checkpoints" / "step-00000008"),
+                 "--output_dir", str(tmp_path / "last")]) == 0  # the last step's checkpoint is the run's weights
+    # A run that --max_time_minutes stopped at step 4 (its trainer_state.json says so) is finished there:
+    stopped = tmp_path / "stopped"
+    shutil.copytree(pretrained_run, stopped)
+    state = json.loads((stopped / "trainer_state.json").read_text())
+    (stopped / "trainer_state.json").write_text(json.dumps({**state, "step": 4, "stop_reason": "max_time_minutes"}))
+    assert main(["export", "--run", str(stopped / "checkpoints" / "step-00000004"), "--output_dir", str(tmp_path / "timed")]) == 0
+
+
 def test_export_errors_name_exports_own_options(tmp_path, capsys):
     broken = tmp_path / "run"
     broken.mkdir()
@@ -356,3 +376,31 @@ def test_a_folder_holding_only_what_a_killed_run_left_is_started_afresh(tmp_path
     (busy / f".data.{os.getpid()}.0a1b2c3d.tmp").mkdir(parents=True)  # a writer still running
     assert main([*command[:-1], str(busy)]) == 2
     assert "not a genpt run" in capsys.readouterr().err
+
+
+def test_a_non_finite_metric_is_null_in_metrics_jsonl_and_the_log_resumes(tmp_path):
+    """fp16 training logs an infinite gradient norm on the steps its loss scaler skips; Python's
+    json would write `Infinity`, which strict JSON readers (jq, JavaScript) refuse."""
+    from genpt.engine import MetricsLog, read_jsonl
+    from genpt.plots import plot_finetune_curves, plot_loss_curves
+
+    log = MetricsLog(tmp_path, active=True, resume_step=None, tag="train")
+    log.write({"step": 1, "loss": 5.0, "grad_norm": float("inf")})
+    log.write({"step": 2, "loss": float("nan"), "val_loss": 4.5})
+    log.close()
+
+    def strict(constant):
+        raise ValueError(f"not standard JSON: {constant}")
+
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line, parse_constant=strict) for line in lines] == [
+        {"step": 1, "loss": 5.0, "grad_norm": None}, {"step": 2, "loss": None, "val_loss": 4.5}]
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 5.0, "grad_norm": Infinity}\n')  # as genpt wrote it before
+    resumed = MetricsLog(tmp_path, active=True, resume_step=1, tag="train")  # rewrites the lines up to its step
+    resumed.close()
+    assert json.loads((tmp_path / "metrics.jsonl").read_text(), parse_constant=strict) == {"step": 1, "loss": 5.0, "grad_norm": None}
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [{"step": 1, "loss": 5.0, "grad_norm": None}]
+    assert plot_loss_curves(read_jsonl(tmp_path / "metrics.jsonl") + [{"step": 2, "val_loss": None}],
+                            tmp_path / "curve.png").stat().st_size > 0
+    assert plot_finetune_curves([{"step": 1, "loss": None, "task_loss": 0.7}, {"step": 2, "loss": 0.6, "eval_pearson": None}],
+                                tmp_path / "finetune.png", "pearson").stat().st_size > 0
