@@ -63,7 +63,7 @@ def export_run(run_dir: str | Path, output_dir: str | Path, *, overwrite: bool =
     check_output_folder(output_dir, what="a genpt export", is_ours=is_export, overwrite=overwrite)
     unfinished = unfinished_reason(run_dir, values)
     if unfinished and not allow_unfinished:
-        remedy = ("export its run's folder once the run has finished" if unfinished.startswith(CHECKPOINT_REASON)
+        remedy = ("export its run's folder once the run has finished" if _is_checkpoint(run_dir)
                   else "finish it (run its command again with --resume auto)")
         raise GenptError(f"--run {run_dir}: {unfinished}; {remedy}, or pass --allow_unfinished to export it as it is")
     remove_stale_staging(output_dir.parent, {output_dir.name})  # what killed exports left
@@ -113,18 +113,19 @@ def unfinished_reason(run_dir: Path, values: dict[str, Any]) -> str | None:
         planned = (state.get("config") or {}).get("max_steps")  # a checkpoint's state holds its run's config
         if ("stop_reason" not in state and isinstance(planned, int) and state.get("step", planned) < planned
                 and not _where_its_run_stopped(run_dir, state["step"])):
-            return f"{CHECKPOINT_REASON} at step {state['step']:,} of the run's {planned:,}"
+            return f"a checkpoint from mid-run at step {state['step']:,} of the run's {planned:,}"
     return None
 
 
-CHECKPOINT_REASON = "a checkpoint from mid-run"
+def _is_checkpoint(folder: Path) -> bool:
+    return folder.parent.name == "checkpoints"  # RUN/checkpoints/step-N
 
 
 def _where_its_run_stopped(checkpoint: Path, step: int) -> bool:
     """Whether `checkpoint` (RUN/checkpoints/step-N) holds the step its run finished at, short
     of max_steps (a run stopped by --max_time_minutes): then RUN holds the same weights."""
     run_state = checkpoint.parent.parent / "trainer_state.json"
-    if checkpoint.parent.name != "checkpoints" or not run_state.is_file():
+    if not _is_checkpoint(checkpoint) or not run_state.is_file():
         return False
     try:
         state = json.loads(run_state.read_text())
